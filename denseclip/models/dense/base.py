@@ -1,0 +1,107 @@
+"""The last-block interface every training-free dense method plugs into.
+
+Blocks 0..L-2 of CLIP's image tower run unchanged; the last block is replaced by a registered
+:class:`DenseAttention`. It reads ``in_proj_weight``/``in_proj_bias``/``out_proj`` from the
+open_clip block (never monkeypatching open_clip), computes its own attention, and keeps or drops
+the block's residual and FFN as its paper does (reference notes §14.1):
+
+    z = [x +] ls_1(o(attend(q, k, v)))      # o = out_proj, residual if ``residual``
+    z = z + ls_2(MLP(LN2(z)))               # only if ``ffn``
+
+``vanilla`` (:class:`VanillaAttention`) is the unchanged block applied to every token.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from denseclip.registry import MODELS
+
+Grid = tuple[int, int]
+
+
+def block_qkv(block: nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """q, k, v of an open_clip residual block for tokens ``x``.
+
+    Args:
+        block: an open_clip ``ResidualAttentionBlock`` (``attn`` holds ``in_proj_weight``,
+            ``in_proj_bias``, ``out_proj``, ``num_heads``).
+        x: (B, T, D) tokens entering the block.
+
+    Returns:
+        q, k, v, each (B, nh, T, hd).
+    """
+    attn = block.attn
+    qkv = F.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias)  # (B, T, 3D)
+    B, T, _ = qkv.shape
+    qkv = qkv.reshape(B, T, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4)  # (3, B, nh, T, hd)
+    return qkv[0], qkv[1], qkv[2]
+
+
+def merge_heads(x: Tensor) -> Tensor:
+    """(B, nh, T, hd) -> (B, T, nh*hd)."""
+    B, nh, T, hd = x.shape
+    return x.transpose(1, 2).reshape(B, T, nh * hd)
+
+
+def check_block(block: nn.Module) -> None:
+    """Raise if ``block`` is not the standard attention block dense methods are defined on."""
+    attn = getattr(block, 'attn', None)
+    names = ('in_proj_weight', 'in_proj_bias', 'out_proj', 'num_heads')
+    if attn is None or not all(hasattr(attn, n) for n in names):
+        raise TypeError(f'{type(block).__name__}: dense methods need a block whose attention '
+                        f'has {names} (open_clip ResidualAttentionBlock)')
+    for extra in ('ln_inner', 'head_scale'):
+        if isinstance(getattr(attn, extra, None), (nn.Module, nn.Parameter)) and not isinstance(
+                getattr(attn, extra), nn.Identity):
+            raise TypeError(f'{type(attn).__name__}.{extra}: this attention variant is not '
+                            'supported by the dense methods')
+
+
+class DenseAttention(nn.Module):
+    """Base of the last-block replacements; subclasses define :meth:`attend`.
+
+    Args:
+        residual: keep the block's residual connection around the attention.
+        ffn: keep the block's MLP (with its own residual).
+    """
+
+    def __init__(self, *, residual: bool = True, ffn: bool = True) -> None:
+        super().__init__()
+        self.residual = residual
+        self.ffn = ffn
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, grid: Grid) -> Tensor:
+        """Per-head attention output (B, nh, T, hd) from q, k, v of shape (B, nh, T, hd)."""
+        raise NotImplementedError
+
+    def forward(self, block: nn.Module, x: Tensor, grid: Grid) -> Tensor:
+        """Run the modified last block.
+
+        Args:
+            block: the open_clip last block.
+            x: (B, 1+N, D) tokens entering it, [CLS] first.
+            grid: (h, w) patch grid, N = h*w.
+
+        Returns:
+            (B, 1+N, D) tokens leaving the block.
+        """
+        q, k, v = block_qkv(block, x)
+        z = block.ls_1(block.attn.out_proj(merge_heads(self.attend(q, k, v, grid))))
+        if self.residual:
+            z = x + z
+        if self.ffn:
+            z = z + block.ls_2(block.mlp(block.ln_2(z)))
+        return z
+
+    def extra_repr(self) -> str:
+        return f'residual={self.residual}, ffn={self.ffn}'
+
+
+@MODELS.register_module()
+class VanillaAttention(DenseAttention):
+    """CLIP's own q-k attention: softmax(s·q kᵀ) v, residual and FFN kept (the baseline)."""
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, grid: Grid) -> Tensor:
+        return F.scaled_dot_product_attention(q, k, v)
