@@ -1,0 +1,95 @@
+"""The shapes world (``denseclip/toy/world.py``) as an mmseg dataset, generated on demand.
+
+A config needs no files on disk::
+
+    dataset=dict(type='ToyWorldDataset', data_root='data/toy_world',
+                 generate=dict(num_images=50, seed=0), pipeline=test_pipeline)
+
+writes the split once (atomically, so concurrent workers never see half a split) and reads it
+like any mmseg ``img_dir``/``ann_dir`` dataset afterwards.
+"""
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from mmseg.datasets import BaseSegDataset
+
+from ..registry import DATASETS
+from ..toy.world import TOY_CLASSES, TOY_PALETTE, write_split
+
+_STAMP = 'toy_world.json'  # the generation parameters, written last: its presence = complete
+
+
+def ensure_toy_split(root: str, num_images: int, seed: int = 0, size: int = 224,
+                     split: str = 'val') -> Path:
+    """Write ``write_split(root, num_images, seed, size, split)`` unless it is there already.
+
+    The split is written to a temporary sibling directory and renamed to ``root``, so ``root``
+    either does not exist or is complete. Calling again with the same arguments is a no-op.
+
+    Args:
+        root: directory of the dataset (created with its parents).
+        num_images, seed, size, split: as in :func:`denseclip.toy.world.write_split`.
+
+    Returns:
+        ``root`` as a ``Path``.
+
+    Raises:
+        ValueError: ``root`` holds a toy split made with other arguments.
+        FileExistsError: ``root`` is a non-empty directory that is not a toy split.
+    """
+    root = Path(root)
+    params = dict(num_images=num_images, seed=seed, size=size, split=split)
+    if not (root / _STAMP).exists():
+        if root.exists() and any(root.iterdir()):
+            raise FileExistsError(f'ensure_toy_split: {root} is not empty and has no {_STAMP}; '
+                                  'choose an empty or missing directory as data_root')
+        root.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f'.{root.name}-', dir=root.parent))
+        try:
+            write_split(str(tmp), **params)
+            (tmp / _STAMP).write_text(json.dumps(params, sort_keys=True))
+            if root.exists():
+                root.rmdir()  # empty, checked above
+            os.rename(tmp, root)
+        except OSError:
+            if not (root / _STAMP).exists():  # not a concurrent writer that finished first
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    found = json.loads((root / _STAMP).read_text())
+    if found != params:
+        raise ValueError(f'ensure_toy_split: {root / _STAMP} holds a split made with {found}, '
+                         f'asked for {params}; delete {root} or use another data_root')
+    return root
+
+
+@DATASETS.register_module()
+class ToyWorldDataset(BaseSegDataset):
+    """Scenes of the shapes world: 13 classes (9 coloured shapes, 4 textured stuff), no
+    background and no ignore label.
+
+    Args:
+        generate: if given, ``dict(num_images=..., seed=0, size=224, split='val')`` passed to
+            :func:`ensure_toy_split` with ``data_root`` before loading.
+        data_root: the dataset directory (required with ``generate``).
+        data_prefix: image and label folders under ``data_root``; default
+            ``dict(img_path='img_dir/val', seg_map_path='ann_dir/val')``.
+        **kwargs: the rest of :class:`mmseg.datasets.BaseSegDataset`'s arguments.
+    """
+    METAINFO = dict(classes=TOY_CLASSES, palette=[list(c) for c in TOY_PALETTE])
+
+    def __init__(self, generate: Optional[dict] = None, data_root: Optional[str] = None,
+                 data_prefix: Optional[dict] = None, **kwargs) -> None:
+        if generate is not None:
+            if data_root is None:
+                raise ValueError('ToyWorldDataset: generate=... needs data_root, the directory '
+                                 'to write the split to')
+            ensure_toy_split(data_root, **generate)
+        if data_prefix is None:
+            data_prefix = dict(img_path='img_dir/val', seg_map_path='ann_dir/val')
+        super().__init__(img_suffix='.png', seg_map_suffix='.png', reduce_zero_label=False,
+                         data_root=data_root, data_prefix=data_prefix, **kwargs)

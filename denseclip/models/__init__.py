@@ -1,0 +1,1 @@
+from . import backbones, dense, refiners, segmentors, text  # noqa: F401  (registration)
