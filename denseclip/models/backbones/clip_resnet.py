@@ -59,20 +59,25 @@ class CLIPResNet(BaseModule):
             outs.append(x)
         return outs
 
-    def encode_dense(self, images: Tensor) -> Tensor:
+    def encode_dense(self, images: Tensor, return_keys: bool = False
+                     ) -> Tensor | tuple[Tensor, Tensor]:
         """Dense joint-space features.
 
         Args:
             images: (B, 3, H, W) CLIP-normalised, H and W divisible by 32.
+            return_keys: also return k_proj(layer4), the keys of MaskCLIP's key smoothing.
 
         Returns:
-            (B, E, H/32, W/32): c_proj(v_proj(layer4)) per location.
+            (B, E, H/32, W/32): c_proj(v_proj(layer4)) per location; with ``return_keys`` also
+            the (B, C, H/32, W/32) keys.
         """
         pool = self.visual.attnpool
         x = self.stages(images)[-1].permute(0, 2, 3, 1)  # (B, h, w, C)
-        x = F.linear(F.linear(x, pool.v_proj.weight, pool.v_proj.bias), pool.c_proj.weight,
-                     pool.c_proj.bias)  # (B, h, w, E)
-        return x.permute(0, 3, 1, 2)  # (B, E, h, w)
+        feats = F.linear(F.linear(x, pool.v_proj.weight, pool.v_proj.bias), pool.c_proj.weight,
+                         pool.c_proj.bias).permute(0, 3, 1, 2)  # (B, E, h, w)
+        if not return_keys:
+            return feats
+        return feats, F.linear(x, pool.k_proj.weight, pool.k_proj.bias).permute(0, 3, 1, 2)
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
         outs = self.stages(images)

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from denseclip.clip import CLIPSource, load_clip, resample_pos_embed
 from denseclip.clip.pos_embed import InterpMode
-from denseclip.models.dense.base import DenseAttention, check_block
+from denseclip.models.dense.base import DenseAttention, block_qkv, check_block, merge_heads
 from denseclip.registry import MMDET_MODELS, MODELS
 
 NUM_PREFIX_TOKENS = 1  # open_clip ViTs carry one [CLS] token
@@ -119,17 +119,27 @@ class CLIPViT(BaseModule):
         feats = self.visual.ln_post(tokens[:, NUM_PREFIX_TOKENS:]) @ self.visual.proj  # (B, N, E)
         return feats.transpose(1, 2).reshape(feats.shape[0], -1, *grid)  # (B, E, h, w)
 
-    def encode_dense(self, images: Tensor) -> Tensor:
+    def encode_dense(self, images: Tensor, return_keys: bool = False
+                     ) -> Tensor | tuple[Tensor, Tensor]:
         """Dense joint-space features.
 
         Args:
             images: (B, 3, H, W) CLIP-normalised, H and W divisible by the patch size.
+            return_keys: also return the last block's patch keys after ``out_proj``, as
+                MaskCLIP's key smoothing uses them (MaskCLIP vit.py ``return_qkv``).
 
         Returns:
-            (B, E, H/p, W/p) unnormalised patch embeddings in the image-text space.
+            (B, E, H/p, W/p) unnormalised patch embeddings in the image-text space, and with
+            ``return_keys`` the (B, D, H/p, W/p) keys.
         """
         tokens, grid = self.trunk(images)
-        return self.project(self.dense(self.blocks[-1], tokens[-1], grid), grid)
+        feats = self.project(self.dense(self.blocks[-1], tokens[-1], grid), grid)
+        if not return_keys:
+            return feats
+        keys = self.blocks[-1].attn.out_proj(merge_heads(block_qkv(self.blocks[-1],
+                                                                   tokens[-1])[1]))
+        keys = keys[:, NUM_PREFIX_TOKENS:].transpose(1, 2)  # (B, D, N)
+        return feats, keys.reshape(keys.shape[0], -1, *grid)  # (B, D, h, w)
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
         """Multi-level maps for mmseg/mmdet: tokens of ``out_indices`` blocks, (B, D, h, w)."""

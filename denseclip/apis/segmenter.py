@@ -1,0 +1,184 @@
+"""``OpenVocabSegmenter``: segment a picture with any vocabulary in three lines.
+
+    seg = OpenVocabSegmenter(method='sclip', model='ViT-B-16', pretrained='openai')
+    r = seg('street.jpg', classes=['road', 'car', ['person', 'pedestrian']])
+    r.labels, r.probs, r.overlay()
+"""
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from mmengine.config import Config
+
+from denseclip.models.dense import METHODS
+from denseclip.models.text import Vocabulary
+from denseclip.registry import MODELS
+
+# Each method's inference settings in its reference harness (reference notes §2.2-§2.3):
+# short side S, window crop/stride (0 = whole image), logit scale, window padding, refiner.
+METHOD_SETTINGS: dict[str, dict] = {
+    'vanilla': dict(short_side=336, slide_crop=224, slide_stride=112, logit_scale=40.0),
+    'maskclip': dict(short_side=512, slide_crop=0, logit_scale=100.0),
+    'sclip': dict(short_side=336, slide_crop=224, slide_stride=112, logit_scale=40.0),
+    'clearclip': dict(short_side=448, slide_crop=448, slide_stride=224, logit_scale=50.0,
+                      pad_to_patch=True),
+    'naclip': dict(short_side=336, slide_crop=224, slide_stride=112, logit_scale=40.0,
+                   refiner=dict(type='PAMRRefiner', num_iter=10, dilations=(8, 16))),
+}
+
+
+def _palette(num_classes: int) -> np.ndarray:
+    """Distinct colours (K, 3) uint8, fixed for a given K."""
+    rng = np.random.default_rng(12345)
+    colours = rng.integers(40, 256, size=(max(num_classes, 1), 3), dtype=np.uint8)
+    return colours[:num_classes]
+
+
+def load_image(image: str | os.PathLike | np.ndarray) -> np.ndarray:
+    """An RGB uint8 (H, W, 3) array from a path or an array (gray, RGBA, 16-bit handled)."""
+    if isinstance(image, (str, os.PathLike)):
+        if not os.path.isfile(image):
+            raise FileNotFoundError(f'image not found: {image}')
+        array = cv2.imread(os.fspath(image), cv2.IMREAD_UNCHANGED)
+        if array is None:
+            raise ValueError(f'{image}: cannot decode the file as an image')
+        if array.ndim == 3:  # OpenCV reads BGR(A)
+            array = cv2.cvtColor(array, cv2.COLOR_BGRA2RGBA if array.shape[2] == 4
+                                 else cv2.COLOR_BGR2RGB)
+    else:
+        array = np.asarray(image)
+    if array.dtype == np.uint16:
+        array = (array / 257.0).round().astype(np.uint8)
+    elif array.dtype != np.uint8:
+        raise TypeError(f'image dtype {array.dtype}; expected uint8 or uint16')
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise ValueError(f'image of shape {array.shape}; expected (H, W), (H, W, 3) or '
+                         '(H, W, 4)')
+    return np.ascontiguousarray(array[:, :, :3])
+
+
+@dataclass
+class SegmentationResult:
+    """One segmented image.
+
+    Attributes:
+        image: (H, W, 3) uint8 RGB input.
+        classes: the K class names (first name of each class).
+        labels: (H, W) int64 index into ``classes``.
+        probs: (K, H, W) float32 class probabilities.
+    """
+
+    image: np.ndarray
+    classes: list[str]
+    labels: np.ndarray
+    probs: np.ndarray
+
+    def areas(self) -> dict[str, float]:
+        """Fraction of the image each predicted class covers, largest first."""
+        counts = np.bincount(self.labels.ravel(), minlength=len(self.classes))
+        order = np.argsort(-counts)
+        return {self.classes[i]: counts[i] / self.labels.size for i in order if counts[i]}
+
+    def overlay(self, alpha: float = 0.5) -> np.ndarray:
+        """(H, W, 3) uint8 RGB: label colours blended on the image, a legend top-left."""
+        palette = _palette(len(self.classes))
+        out = (self.image * (1 - alpha) + palette[self.labels] * alpha).astype(np.uint8)
+        font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1
+        y = 4
+        for name in self.areas():
+            (tw, th), base = cv2.getTextSize(name, font, scale, thick)
+            colour = tuple(int(c) for c in palette[self.classes.index(name)])
+            cv2.rectangle(out, (2, y), (14 + tw + 4, y + th + base + 2), (0, 0, 0), -1)
+            cv2.rectangle(out, (4, y + 2), (12, y + th + 2), colour, -1)
+            cv2.putText(out, name, (16, y + th + 1), font, scale, (255, 255, 255), thick,
+                        cv2.LINE_AA)
+            y += th + base + 4
+        return out
+
+
+class OpenVocabSegmenter:
+    """Python API over :class:`OpenVocabSegmentor` (DESIGN.md §4).
+
+    Args:
+        method: a dense method name (``'sclip'``, ``'naclip'``, ...).
+        model: open_clip model name, model-config JSON, or None (inferred from the file).
+        pretrained: open_clip tag, weights file, or None (random weights).
+        device: ``'cpu'`` or ``'cuda'``.
+        **settings: segmentor settings overriding the method's defaults (``short_side``,
+            ``slide_crop``, ``logit_scale``, ``prob_thd``, ...).
+    """
+
+    def __init__(self, method: str = 'sclip', model: str | os.PathLike | None = 'ViT-B-16',
+                 pretrained: str | os.PathLike | None = 'openai', device: str = 'cpu',
+                 **settings) -> None:
+        if method not in METHOD_SETTINGS:
+            raise KeyError(f'method={method!r}; known: {sorted(METHOD_SETTINGS)}')
+        settings = dict(copy.deepcopy(METHOD_SETTINGS[method]), **settings)
+        short_side = settings.pop('short_side')
+        backbone = dict(type='CLIPViT', model=model, pretrained=pretrained,
+                        **copy.deepcopy(METHODS[method]))
+        if settings.pop('backbone_type', None) == 'CLIPResNet':
+            backbone = dict(type='CLIPResNet', model=model, pretrained=pretrained)
+        segmentor = MODELS.build(dict(type='OpenVocabSegmentor', backbone=backbone, **settings))
+        self._init(segmentor, short_side, device)
+
+    def _init(self, segmentor, short_side: int | None, device: str) -> None:
+        self.segmentor = segmentor.to(device).eval()
+        self.short_side = short_side
+        self.device = device
+
+    @classmethod
+    def from_config(cls, config: str | os.PathLike, pretrained: str | os.PathLike | None = None,
+                    device: str = 'cpu', cfg_options: dict | None = None
+                    ) -> OpenVocabSegmenter:
+        """Build from a ``configs/`` file; ``pretrained`` replaces the backbone's weights."""
+        if not os.path.isfile(config):
+            raise FileNotFoundError(f'config not found: {config}')
+        cfg = Config.fromfile(config)
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+        if pretrained is not None:
+            cfg.model.backbone.pretrained = os.fspath(pretrained)
+        self = cls.__new__(cls)
+        self._init(MODELS.build(cfg.model), _short_side(cfg), device)
+        return self
+
+    def __call__(self, image: str | os.PathLike | np.ndarray,
+                 classes: Sequence | Vocabulary | None = None) -> SegmentationResult:
+        """Segment ``image`` into ``classes`` (each a name or a list of synonyms)."""
+        rgb = load_image(image)
+        if classes is not None:
+            self.segmentor.set_vocabulary(classes)
+        H, W = rgb.shape[:2]
+        resized = rgb
+        if self.short_side:
+            # mmseg Resize(scale=(2048, S), keep_ratio=True), as the benchmark configs.
+            scale = min(2048 / max(H, W), self.short_side / min(H, W))
+            size = (int(W * scale + 0.5), int(H * scale + 0.5))
+            resized = cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR)
+        tensor = torch.from_numpy(resized).permute(2, 0, 1).float()[None].to(self.device)
+        mean = torch.tensor([122.771, 116.746, 104.094], device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor([68.501, 66.632, 70.323], device=self.device).view(1, 3, 1, 1)
+        with torch.inference_mode():
+            logits = self.segmentor.inference((tensor - mean) / std, (H, W))
+            probs, labels = self.segmentor.postprocess(logits[0])
+        probs = probs / probs.sum(0, keepdim=True).clamp_min(1e-12)  # NACLIP renormalises
+        return SegmentationResult(image=rgb, classes=self.segmentor.classifier.class_names,
+                                  labels=labels.cpu().numpy().astype(np.int64),
+                                  probs=probs.float().cpu().numpy())
+
+
+def _short_side(cfg: Config) -> int | None:
+    """S of the config's test-pipeline ``Resize(scale=(2048, S), keep_ratio=True)``."""
+    for step in cfg.get('test_pipeline', []):
+        if step.get('type') == 'Resize' and step.get('keep_ratio', False):
+            return int(min(step['scale']))
+    return None
