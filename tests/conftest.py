@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 
 import open_clip
 import pytest
@@ -27,6 +29,12 @@ OPENAI_RN = dict(
     text_cfg=dict(context_length=77, vocab_size=49408, width=64, heads=1, layers=1),
     quick_gelu=True,
 )
+
+
+def pytest_configure(config):
+    # Text-classifier caches go to a fresh directory, never the user's ~/.cache.
+    os.environ['DENSECLIP_CACHE_DIR'] = tempfile.mkdtemp(prefix='denseclip-test-cache-')
+    os.environ.setdefault('HF_HUB_OFFLINE', '1')  # tests never reach a hub
 
 
 def make_clip(cfg: dict, seed: int = 0) -> open_clip.model.CLIP:
