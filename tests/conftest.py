@@ -9,6 +9,8 @@ import open_clip
 import pytest
 import torch
 
+import denseclip  # noqa: F401  first: installs mmcv._ext before any mmseg/mmdet import
+
 # Two heads of width 32: small enough for fast tests, >1 head so head splitting is exercised.
 TINY_VIT = dict(
     embed_dim=32,
