@@ -1,4 +1,4 @@
 from .clip_resnet import CLIPResNet
-from .clip_vit import CLIPViT
+from .clip_vit import CLIPViT, DenseOutput
 
-__all__ = ['CLIPViT', 'CLIPResNet']
+__all__ = ['CLIPViT', 'CLIPResNet', 'DenseOutput']

@@ -14,7 +14,7 @@ from open_clip.model import CLIP
 from open_clip.modified_resnet import ModifiedResNet
 from torch import Tensor
 
-from denseclip.models.backbones.clip_vit import check_images, load_clip_model
+from denseclip.models.backbones.clip_vit import DenseOutput, check_images, load_clip_model
 from denseclip.registry import MMDET_MODELS, MODELS
 
 
@@ -59,25 +59,32 @@ class CLIPResNet(BaseModule):
             outs.append(x)
         return outs
 
-    def encode_dense(self, images: Tensor, return_keys: bool = False
-                     ) -> Tensor | tuple[Tensor, Tensor]:
+    def forward_dense(self, images: Tensor) -> DenseOutput:
+        """c_proj(v_proj(layer4)) per location, (B, E, H/32, W/32), with layer4 kept."""
+        pool = self.visual.attnpool
+        x = self.stages(images)[-1]  # (B, C, h, w)
+        feats = F.linear(F.linear(x.permute(0, 2, 3, 1), pool.v_proj.weight, pool.v_proj.bias),
+                         pool.c_proj.weight, pool.c_proj.bias)  # (B, h, w, E)
+        return DenseOutput(feats=feats.permute(0, 3, 1, 2), grid=tuple(x.shape[-2:]),
+                           tokens=[x], images=images)
+
+    def encode_dense(self, images: Tensor) -> Tensor:
         """Dense joint-space features.
 
         Args:
             images: (B, 3, H, W) CLIP-normalised, H and W divisible by 32.
-            return_keys: also return k_proj(layer4), the keys of MaskCLIP's key smoothing.
 
         Returns:
-            (B, E, H/32, W/32): c_proj(v_proj(layer4)) per location; with ``return_keys`` also
-            the (B, C, H/32, W/32) keys.
+            (B, E, H/32, W/32): the attention pool's value path at every location.
         """
+        return self.forward_dense(images).feats
+
+    def patch_keys(self, dense: DenseOutput) -> Tensor:
+        """k_proj(layer4), the keys of MaskCLIP's key smoothing, (B, C, h, w)."""
         pool = self.visual.attnpool
-        x = self.stages(images)[-1].permute(0, 2, 3, 1)  # (B, h, w, C)
-        feats = F.linear(F.linear(x, pool.v_proj.weight, pool.v_proj.bias), pool.c_proj.weight,
-                         pool.c_proj.bias).permute(0, 3, 1, 2)  # (B, E, h, w)
-        if not return_keys:
-            return feats
-        return feats, F.linear(x, pool.k_proj.weight, pool.k_proj.bias).permute(0, 3, 1, 2)
+        keys = F.linear(dense.tokens[-1].permute(0, 2, 3, 1), pool.k_proj.weight,
+                        pool.k_proj.bias)  # (B, h, w, C)
+        return keys.permute(0, 3, 1, 2)
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
         outs = self.stages(images)

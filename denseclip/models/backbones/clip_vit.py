@@ -9,6 +9,7 @@ Data path (DESIGN.md §2)::
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import torch
 from mmengine.model import BaseModule
@@ -18,10 +19,27 @@ from torch import Tensor
 
 from denseclip.clip import CLIPSource, load_clip, resample_pos_embed
 from denseclip.clip.pos_embed import InterpMode
-from denseclip.models.dense.base import DenseAttention, block_qkv, check_block, merge_heads
+from denseclip.models.dense.base import (NUM_PREFIX_TOKENS, DenseAttention, block_qkv,
+                                         check_block, merge_heads)
 from denseclip.registry import MMDET_MODELS, MODELS
 
-NUM_PREFIX_TOKENS = 1  # open_clip ViTs carry one [CLS] token
+
+@dataclass
+class DenseOutput:
+    """What a dense forward pass produced, for refiners that need more than the features.
+
+    Attributes:
+        feats: (B, E, h', w') joint-space features.
+        grid: the CLIP patch grid (h, w) of the input.
+        tokens: ViT: the trunk's tokens [after ln_pre, after block 0, ..., after block L-2],
+            each (B, 1+N, D); ResNet: [layer4 output (B, C, h, w)].
+        images: the (B, 3, H, W) input.
+    """
+
+    feats: Tensor
+    grid: tuple[int, int]
+    tokens: list[Tensor]
+    images: Tensor
 
 
 def load_clip_model(model: str | os.PathLike | CLIP | None,
@@ -114,37 +132,45 @@ class CLIPViT(BaseModule):
             tokens.append(x)
         return tokens, grid
 
-    def project(self, tokens: Tensor, grid: tuple[int, int]) -> Tensor:
-        """ln_post and proj of the patch tokens: (B, P+N, D) -> (B, E, h, w)."""
-        feats = self.visual.ln_post(tokens[:, NUM_PREFIX_TOKENS:]) @ self.visual.proj  # (B, N, E)
+    def project(self, patches: Tensor, grid: tuple[int, int]) -> Tensor:
+        """ln_post and proj of patch tokens: (B, N, D) -> (B, E, h, w)."""
+        feats = self.visual.ln_post(patches) @ self.visual.proj  # (B, N, E)
         return feats.transpose(1, 2).reshape(feats.shape[0], -1, *grid)  # (B, E, h, w)
 
-    def encode_dense(self, images: Tensor, return_keys: bool = False
-                     ) -> Tensor | tuple[Tensor, Tensor]:
+    def forward_dense(self, images: Tensor) -> DenseOutput:
+        """Dense features with what refiners need: the trunk's tokens and the input."""
+        tokens, grid = self.trunk(images)
+        patches, out_grid = self.dense.dense_forward(self.blocks, tokens, grid, images)
+        return DenseOutput(feats=self.project(patches, out_grid), grid=grid, tokens=tokens,
+                           images=images)
+
+    def encode_dense(self, images: Tensor) -> Tensor:
         """Dense joint-space features.
 
         Args:
             images: (B, 3, H, W) CLIP-normalised, H and W divisible by the patch size.
-            return_keys: also return the last block's patch keys after ``out_proj``, as
-                MaskCLIP's key smoothing uses them (MaskCLIP vit.py ``return_qkv``).
 
         Returns:
-            (B, E, H/p, W/p) unnormalised patch embeddings in the image-text space, and with
-            ``return_keys`` the (B, D, H/p, W/p) keys.
+            (B, E, h', w') unnormalised patch embeddings in the image-text space; (h', w') is
+            (H/p, W/p) except for methods that output at a proxy's grid (ProxyCLIP).
         """
-        tokens, grid = self.trunk(images)
-        feats = self.project(self.dense(self.blocks[-1], tokens[-1], grid), grid)
-        if not return_keys:
-            return feats
-        keys = self.blocks[-1].attn.out_proj(merge_heads(block_qkv(self.blocks[-1],
-                                                                   tokens[-1])[1]))
+        return self.forward_dense(images).feats
+
+    def patch_keys(self, dense: DenseOutput) -> Tensor:
+        """The last block's patch keys after ``out_proj`` (B, D, h, w), as MaskCLIP's key
+        smoothing reads them (MaskCLIP vit.py ``return_qkv``)."""
+        block = self.blocks[-1]
+        keys = block.attn.out_proj(merge_heads(block_qkv(block, dense.tokens[-1])[1]))
         keys = keys[:, NUM_PREFIX_TOKENS:].transpose(1, 2)  # (B, D, N)
-        return feats, keys.reshape(keys.shape[0], -1, *grid)  # (B, D, h, w)
+        return keys.reshape(keys.shape[0], -1, *dense.grid)  # (B, D, h, w)
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
         """Multi-level maps for mmseg/mmdet: tokens of ``out_indices`` blocks, (B, D, h, w)."""
         tokens, grid = self.trunk(images)
-        tokens = tokens[1:] + [self.dense(self.blocks[-1], tokens[-1], grid)]
         B = images.shape[0]
-        return tuple(tokens[i][:, NUM_PREFIX_TOKENS:].transpose(1, 2).reshape(B, -1, *grid)
-                     for i in self.out_indices)
+        maps = [t[:, NUM_PREFIX_TOKENS:].transpose(1, 2).reshape(B, -1, *grid)
+                for t in tokens[1:]]  # (B, D, h, w) after blocks 0..L-2
+        if self.out_indices[-1] == len(self.blocks) - 1:
+            patches, out_grid = self.dense.dense_forward(self.blocks, tokens, grid, images)
+            maps.append(patches.transpose(1, 2).reshape(B, -1, *out_grid))
+        return tuple(maps[i] for i in self.out_indices)

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from denseclip.registry import MODELS
 
 Grid = tuple[int, int]
+NUM_PREFIX_TOKENS = 1  # open_clip ViTs carry one [CLS] token
 
 
 def block_qkv(block: nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -94,6 +95,25 @@ class DenseAttention(nn.Module):
         if self.ffn:
             z = z + block.ls_2(block.mlp(block.ln_2(z)))
         return z
+
+    def dense_forward(self, blocks: nn.ModuleList, tokens: list[Tensor], grid: Grid,
+                      images: Tensor) -> tuple[Tensor, Grid]:
+        """Patch tokens leaving the modified last block, and their grid.
+
+        The backbone calls this; methods that need more than the last block's input (a proxy
+        encoder on the image, earlier blocks) override it.
+
+        Args:
+            blocks: all blocks of the image tower.
+            tokens: the trunk's tokens, [after ln_pre, after block 0, ..., after block L-2],
+                each (B, 1+N, D).
+            grid: the CLIP patch grid (h, w).
+            images: the (B, 3, H, W) input.
+
+        Returns:
+            (B, N', D) patch tokens and their (h', w') grid (N' = h'*w').
+        """
+        return self(blocks[-1], tokens[-1], grid)[:, NUM_PREFIX_TOKENS:], grid
 
     def extra_repr(self) -> str:
         return f'residual={self.residual}, ffn={self.ffn}'
