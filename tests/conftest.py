@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 
 import open_clip
@@ -35,7 +36,9 @@ OPENAI_RN = dict(
 
 def pytest_configure(config):
     # Text-classifier caches go to a fresh directory, never the user's ~/.cache.
-    os.environ['DENSECLIP_CACHE_DIR'] = tempfile.mkdtemp(prefix='denseclip-test-cache-')
+    cache = tempfile.mkdtemp(prefix='denseclip-test-cache-')
+    os.environ['DENSECLIP_CACHE_DIR'] = cache
+    config.add_cleanup(lambda: shutil.rmtree(cache, ignore_errors=True))
     os.environ.setdefault('HF_HUB_OFFLINE', '1')  # tests never reach a hub
 
 

@@ -1,0 +1,102 @@
+"""ProxyCLIP: "ProxyCLIP: Proxy Attention Improves CLIP for Open-Vocabulary Segmentation",
+Lan, Yang, Li, Zeng, Loy, ECCV 2024.
+
+arXiv: https://arxiv.org/abs/2408.04883 — code: mc-lan/ProxyCLIP@e7b767f.
+
+Against plain CLIP, the last block's attention map comes from a second encoder (the proxy:
+DINO, DINOv2 or SAM): a thresholded, sharpened softmax of the proxy's patch-feature cosines,
+shared by all heads, applied to CLIP's last-block values resized to the proxy grid. There is no
+residual, no FFN, no CLIP q/k and no [CLS]; features come out at the proxy's grid
+(open_clip/transformer.py ``VisionTransformer.custom_attn``).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+from torch import Tensor, nn
+
+# Registers DINOProxy and SAMProxy, which ``proxy=dict(type=...)`` names.
+from denseclip.models.backbones import proxy as _proxies  # noqa: F401
+from denseclip.registry import MODELS
+
+from .base import NUM_PREFIX_TOKENS, DenseAttention, Grid, merge_heads
+
+
+def proxy_attention(feats: Tensor, v: Tensor, beta: float = 1.2, gamma: float = 3.0) -> Tensor:
+    """Proxy attention A·v with A shared by all heads.
+
+    F̂ = L2-normalised proxy features, S = F̂F̂ᵀ, S' = γ(S − β·mean(S)); entries with S' < 0
+    become −∞ (S' = 0 is kept), A = softmax(S') over each row. Deviation: mean(S) per image;
+    the released code takes the mean of the whole (B, N', N') tensor, the same for B = 1.
+
+    Args:
+        feats: (B, N', C) proxy patch features.
+        v: (B, nh, N', hd) values on the proxy grid.
+        beta: threshold factor β (1.2 for every dataset).
+        gamma: sharpness γ (3.0 for every dataset).
+
+    Returns:
+        (B, nh, N', hd).
+    """
+    f = F.normalize(feats, dim=-1)
+    s = f @ f.transpose(1, 2)  # (B, N', N')
+    s = gamma * (s - beta * s.mean(dim=(1, 2), keepdim=True))
+    attn = s.masked_fill(s < 0, float('-inf')).softmax(-1)  # (B, N', N')
+    return attn[:, None].to(v.dtype) @ v  # (B, nh, N', hd)
+
+
+@MODELS.register_module()
+class ProxyCLIPAttention(DenseAttention):
+    """The last block as proxy attention; returns patch tokens at the proxy's grid.
+
+    The input image is un-normalised from CLIP's mean/std and re-normalised with the proxy's
+    (``proxy.mean``/``proxy.std``), as ``forward_feature`` does per crop.
+
+    Args:
+        proxy: config (or built module) of a proxy encoder (``DINOProxy``, ``SAMProxy``)
+            mapping (B, 3, H, W) to (B, C, I, J).
+        beta: β, the mask threshold (1.2 in every released config).
+        gamma: γ, the sharpness (3.0 in every released config).
+    """
+
+    def __init__(self, *, proxy: dict | nn.Module, beta: float = 1.2,
+                 gamma: float = 3.0) -> None:
+        super().__init__(residual=False, ffn=False)
+        self.proxy = MODELS.build(proxy) if isinstance(proxy, dict) else proxy
+        self.beta = beta
+        self.gamma = gamma
+        for name, stats in (('clip', (OPENAI_DATASET_MEAN, OPENAI_DATASET_STD)),
+                            ('proxy', (self.proxy.mean, self.proxy.std))):
+            for kind, values in zip(('mean', 'std'), stats):
+                self.register_buffer(f'_{name}_{kind}', torch.tensor(values).view(3, 1, 1),
+                                     persistent=False)
+
+    def proxy_images(self, images: Tensor) -> Tensor:
+        """CLIP-normalised (B, 3, H, W) -> the same pixels in the proxy's normalisation."""
+        pixels = images * self._clip_std + self._clip_mean  # (B, 3, H, W), 0-1
+        return ((pixels - self._proxy_mean) / self._proxy_std).to(images.dtype)
+
+    def dense_forward(self, blocks: nn.ModuleList, tokens: list[Tensor], grid: Grid,
+                      images: Tensor) -> tuple[Tensor, Grid]:
+        feats = self.proxy(self.proxy_images(images))  # (B, C, I, J)
+        B, _, I, J = feats.shape
+        block = blocks[-1]
+        attn = block.attn
+        D = tokens[-1].shape[-1]
+        # Only CLIP's v is used: in_proj's last D rows on LN1 of the patch tokens.
+        x = block.ln_1(tokens[-1][:, NUM_PREFIX_TOKENS:])  # (B, N, D)
+        v = F.linear(x, attn.in_proj_weight[2 * D:], attn.in_proj_bias[2 * D:])  # (B, N, D)
+        nh = attn.num_heads
+        # Deviation (as intended, not as released): the released code reshapes v to
+        # (W/p, H/p) and takes the proxy grid as (H/p', H/p'), which scrambles non-square
+        # inputs; rows here are H and columns W throughout.
+        v = v.transpose(1, 2).reshape(B * nh, D // nh, *grid)  # (B*nh, hd, h, w)
+        v = F.interpolate(v, size=(I, J), mode='bilinear', align_corners=False)
+        v = v.reshape(B, nh, D // nh, I * J).transpose(2, 3)  # (B, nh, IJ, hd)
+        f = feats.flatten(2).transpose(1, 2)  # (B, IJ, C)
+        out = proxy_attention(f, v, self.beta, self.gamma)  # (B, nh, IJ, hd)
+        return block.ls_1(attn.out_proj(merge_heads(out))), (I, J)
+
+    def extra_repr(self) -> str:
+        return f'beta={self.beta}, gamma={self.gamma}'
