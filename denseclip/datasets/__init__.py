@@ -2,3 +2,5 @@
 from .toy import ToyWorldDataset, ensure_toy_split
 
 __all__ = ['ToyWorldDataset', 'ensure_toy_split']
+from .benchmarks import COCOObjectDataset, PascalVOC20Dataset  # noqa: E402
+__all__ += ['COCOObjectDataset', 'PascalVOC20Dataset']

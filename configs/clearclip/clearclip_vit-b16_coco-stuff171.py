@@ -1,0 +1,32 @@
+# ClearCLIP (Lan et al., ECCV 2024), OpenAI CLIP ViT-B/16, on COCO-Stuff-164k (Stuff).
+# Settings: mc-lan/ClearCLIP configs/cfg_coco_stuff164k.py@ad68a40 over the defaults of
+# clearclip_segmentor.py (reference notes §2.2-§2.3).
+# Published mIoU: 23.9 (paper) [2nd] (reference notes §13).
+_base_ = [
+    '../_base_/models/clearclip_harness.py',
+    '../_base_/datasets/coco-stuff171.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(
+    backbone=dict(
+        dense=dict(type='ClearCLIPAttention'),
+        pretrained='openai',  # create_model('ViT-B/16', 'openai')
+        pos_interp='scale_factor'),  # interpolate_pos_encoding (+0.1)
+    # name_path of cfg_coco_stuff164k.py (equal to SCLIP's file)
+    vocabulary=('{{fileDirname}}/../../denseclip/datasets/vocabularies/'
+                'sclip/cls_coco_stuff.txt'),
+    slide_crop=448,  # clearclip_segmentor.py default
+    slide_stride=224,  # clearclip_segmentor.py default
+    logit_scale=50,  # clearclip_segmentor.py default
+    prob_thd=0.0,  # clearclip_segmentor.py default
+    area_thd=None,
+    refiner=None,  # no PAMR in ClearCLIP
+)
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    # S = 448: cfg_coco_stuff164k.py
+    dict(type='Resize', scale=(2048, 448), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

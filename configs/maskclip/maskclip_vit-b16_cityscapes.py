@@ -1,0 +1,31 @@
+# MaskCLIP (Zhou, Loy, Dai, ECCV 2022), OpenAI CLIP ViT-B/16, on Cityscapes (City).
+# Settings: chongzhou96/MaskCLIP configs/maskclip/maskclip_vit16_1024x512_cityscapes.py@245d31f
+# (reference notes §2.3, §3).
+# Published mIoU: 24.9 (SCLIP protocol) [2nd] (reference notes §13).
+_base_ = [
+    '../_base_/models/maskclip_harness.py',
+    '../_base_/datasets/cityscapes.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(
+    backbone=dict(
+        dense=dict(type='MaskCLIPAttention'),
+        pretrained='openai',  # OpenAI ViT-B/16, converted by convert_clip_weights.py
+        pos_interp='size'),  # bicubic to the target grid
+    # prompt_engineering.py class list of cityscapes (MaskCLIP's own names)
+    vocabulary=('{{fileDirname}}/../../denseclip/datasets/vocabularies/'
+                'maskclip/cls_city_scapes.txt'),
+    slide_crop=0,  # test_cfg mode='whole'
+    logit_scale=40,  # irrelevant to the argmax (no temperature)
+    prob_thd=0.0,  # argmax of the cosine
+    area_thd=None,
+    refiner=None,  # no PAMR; no key smoothing / prompt denoising
+)
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    # maskclip_vit16_1024x512_cityscapes.py img_scale
+    dict(type='Resize', scale=(1024, 512), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

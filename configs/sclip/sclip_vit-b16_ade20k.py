@@ -1,0 +1,32 @@
+# SCLIP (Wang, Mei, Yuille, ECCV 2024), OpenAI CLIP ViT-B/16, on ADE20K-150 (ADE).
+# Settings: wangf3014/SCLIP configs/cfg_ade20k.py@b56bd30 over the defaults of clip_segmentor.py
+# (reference notes §2.2-§2.3).
+# Published mIoU: 16.1 (paper) [2nd]; 16.45 (repo default) [README] (reference notes §13).
+_base_ = [
+    '../_base_/models/sclip_harness.py',
+    '../_base_/datasets/ade20k.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(
+    backbone=dict(
+        dense=dict(type='SCLIPAttention'),
+        pretrained='openai',  # clip.load('ViT-B/16')
+        pos_interp='scale_factor'),  # interpolate_pos_encoding (+0.1)
+    # name_path of cfg_ade20k.py
+    vocabulary=('{{fileDirname}}/../../denseclip/datasets/vocabularies/'
+                'sclip/cls_ade20k.txt'),
+    slide_crop=224,  # clip_segmentor.py default
+    slide_stride=112,  # clip_segmentor.py default
+    logit_scale=40,  # clip_segmentor.py default
+    prob_thd=0.0,  # clip_segmentor.py default
+    area_thd=None,  # clip_segmentor.py default
+    refiner=None,  # PAMR off (pamr_steps=0)
+)
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    # S = 336: cfg_ade20k.py
+    dict(type='Resize', scale=(2048, 336), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

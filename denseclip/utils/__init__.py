@@ -1,0 +1,6 @@
+"""Helpers of the command-line tools: configuration checks."""
+from .config_checks import (DATA_PREPARATION, check_config, check_config_file, check_data,
+                            check_model_config, check_vocabulary)
+
+__all__ = ['DATA_PREPARATION', 'check_config', 'check_config_file', 'check_data',
+           'check_model_config', 'check_vocabulary']

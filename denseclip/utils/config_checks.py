@@ -1,0 +1,178 @@
+"""Checks of a benchmark config that fail before the runner starts, with messages that say what
+is wrong and how to fix it.
+
+mmengine merges ``--cfg-options`` keys silently and builds modules deep inside the runner, so a
+typo (``model.logit_scal=50``), an unregistered type (``SCLIPAtention``), a missing dataset or
+a class-name file for another dataset otherwise surfaces as a traceback minutes later, or not at
+all. :func:`check_config` runs every check; ``tools/test.py`` calls it after merging options.
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from mmengine.config import Config
+
+from denseclip.models.text import Vocabulary
+from denseclip.registry import DATASETS, MODELS
+
+__all__ = ['check_config', 'check_config_file', 'check_model_config', 'check_data',
+           'check_vocabulary', 'DATA_PREPARATION']
+
+# Where the registered types of a config key's role live (the last part of the key).
+_ROLE_MODULES = {
+    'model': 'denseclip.models.segmentors',
+    'backbone': 'denseclip.models.backbones',
+    'dense': 'denseclip.models.dense',
+    'refiner': 'denseclip.models.refiners',
+}
+
+_GUIDE = 'model_zoo.md, "Preparing the data"'
+# How to obtain each benchmark's files, by dataset type.
+DATA_PREPARATION: dict[str, str] = {
+    'PascalVOCDataset': f'unpack VOCtrainval_11-May-2012.tar under data/VOCdevkit ({_GUIDE})',
+    'PascalVOC20Dataset': f'unpack VOCtrainval_11-May-2012.tar under data/VOCdevkit ({_GUIDE})',
+    'PascalContextDataset': ('unpack VOCtrainval_03-May-2010.tar under data/VOCdevkit and write '
+                             "the Context labels with mmseg's tools/dataset_converters/"
+                             f'pascal_context.py ({_GUIDE})'),
+    'PascalContextDataset59': ('unpack VOCtrainval_03-May-2010.tar under data/VOCdevkit and '
+                               "write the Context labels with mmseg's tools/dataset_converters/"
+                               f'pascal_context.py ({_GUIDE})'),
+    'COCOObjectDataset': ('prepare COCO-Stuff-164k, then run python tools/dataset_converters/'
+                          f'coco_object.py data/coco_stuff164k ({_GUIDE})'),
+    'COCOStuffDataset': ('unpack val2017.zip and stuffthingmaps_trainval2017.zip under '
+                         "data/coco_stuff164k and run mmseg's tools/dataset_converters/"
+                         f'coco_stuff164k.py ({_GUIDE})'),
+    'CityscapesDataset': ('unpack leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip '
+                          "under data/cityscapes and run mmseg's tools/dataset_converters/"
+                          f'cityscapes.py ({_GUIDE})'),
+    'ADE20KDataset': f'unpack ADEChallengeData2016.zip under data/ade ({_GUIDE})',
+}
+
+
+def check_config_file(path: str | os.PathLike) -> Path:
+    """The config path, or FileNotFoundError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'config file {str(path)!r} does not exist; configs live in '
+                                'configs/<method>/<method>_<backbone>_<dataset>.py')
+    return path
+
+
+def _known_types(key: str) -> list[str]:
+    """Registered MODELS names that can fill ``key`` (by its role), else every name."""
+    prefix = _ROLE_MODULES.get(key.rsplit('.', 1)[-1])
+    names = [name for name, cls in MODELS.module_dict.items()
+             if prefix is None or cls.__module__.startswith(prefix)]
+    return sorted(names)
+
+
+def check_model_config(cfg: Mapping, where: str, key: str = 'model') -> None:
+    """Check a module config and every nested one: registered types, known argument names,
+    required arguments present.
+
+    Args:
+        cfg: a dict with ``type`` (a registered name or a class) and the constructor's arguments.
+        where: the config file, for messages.
+        key: the config key of ``cfg``, for messages (``model``, ``model.backbone``, ...).
+
+    Raises:
+        KeyError: an unregistered type (the message lists the registered ones of its role), an
+            argument the class does not take (with the closest name), or a missing required one.
+    """
+    type_ = cfg.get('type')
+    if type_ is None:
+        raise KeyError(f'{where}: {key} has no type; known: {_known_types(key)}')
+    cls = MODELS.get(type_) if isinstance(type_, str) else type_
+    if cls is None:
+        raise KeyError(f'{where}: {key}.type={type_!r} is not registered; known: '
+                       f'{_known_types(key)}')
+    params = inspect.signature(cls).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        names = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+        for arg in cfg:
+            if arg != 'type' and arg not in params:
+                close = difflib.get_close_matches(arg, names, n=1)
+                hint = f' (did you mean {close[0]!r}?)' if close else ''
+                raise KeyError(f'{where}: {key}.{arg} is not a parameter of {cls.__name__}'
+                               f'{hint}; parameters: {names}')
+        missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty
+                   and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in cfg]
+        if missing:
+            raise KeyError(f'{where}: {key} ({cls.__name__}) misses required arguments '
+                           f'{missing}')
+    for arg, value in cfg.items():
+        if isinstance(value, Mapping) and 'type' in value:
+            check_model_config(value, where, f'{key}.{arg}')
+
+
+def check_data(cfg: Config, where: str) -> None:
+    """Check that the test dataset's folders and split file exist.
+
+    A ``ToyWorldDataset`` with ``generate`` writes its split itself and is skipped.
+
+    Raises:
+        FileNotFoundError: naming the missing path, the ``data_root`` and how to prepare the
+            dataset (:data:`DATA_PREPARATION`).
+    """
+    dataset = cfg.test_dataloader.dataset
+    if dataset.get('generate') is not None:
+        return
+    root = Path(dataset.get('data_root') or '')
+    how = DATA_PREPARATION.get(dataset.type, 'see the dataset class documentation')
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"{where}: test_dataloader.dataset.data_root='{root}' ({root.resolve()}) does not "
+            f'exist; {how}, or set --cfg-options test_dataloader.dataset.data_root=DIR')
+    paths = [(f'data_prefix.{k}', root / v) for k, v in dataset.get('data_prefix', {}).items()]
+    if dataset.get('ann_file'):
+        paths.append(('ann_file', root / dataset.ann_file))
+    for name, path in paths:
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{where}: {path} (test_dataloader.dataset.{name} under data_root='{root}') "
+                f'does not exist; {how}')
+
+
+def check_vocabulary(cfg: Config, where: str) -> None:
+    """Check that the class-name file (or list) has as many classes as the test dataset.
+
+    Raises:
+        FileNotFoundError: the name file is missing.
+        ValueError: the counts differ (the message names the file and both counts).
+    """
+    vocabulary = cfg.model.get('vocabulary')
+    if vocabulary is None:
+        return
+    if isinstance(vocabulary, (str, os.PathLike)):
+        sep = cfg.model.get('name_sep')
+        if sep is None:
+            sep = inspect.signature(MODELS.get(cfg.model.type)).parameters['name_sep'].default
+        vocab = Vocabulary.from_file(vocabulary, sep=sep)
+        what = f'model.vocabulary={str(vocabulary)!r}'
+    elif isinstance(vocabulary, Sequence):
+        vocab = Vocabulary.from_list(vocabulary)
+        what = 'model.vocabulary (a list)'
+    else:
+        raise TypeError(f'{where}: model.vocabulary is {type(vocabulary).__name__}; expected a '
+                        'name-file path or a list of classes')
+    dataset = cfg.test_dataloader.dataset
+    dataset_cls = DATASETS.get(dataset.type)
+    if dataset_cls is None:
+        raise KeyError(f'{where}: test_dataloader.dataset.type={dataset.type!r} is not '
+                       f'registered; known: {sorted(DATASETS.module_dict)}')
+    classes = (dataset.get('metainfo') or {}).get('classes') or dataset_cls.METAINFO['classes']
+    if vocab.num_classes != len(classes):
+        raise ValueError(f'{where}: {what} has {vocab.num_classes} classes but the dataset '
+                         f'{dataset.type} has {len(classes)}; use the name file written for '
+                         'this dataset (denseclip/datasets/vocabularies/README.md)')
+
+
+def check_config(cfg: Config, where: str) -> None:
+    """Every check: the model config, the data folders, the vocabulary size."""
+    check_model_config(cfg.model, where)
+    check_vocabulary(cfg, where)
+    check_data(cfg, where)

@@ -1,0 +1,126 @@
+"""Measuring helpers of ``tools/benchmark.py``: wall time, peak memory, GEMM rate, FLOPs."""
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+MIB = 2 ** 20
+DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def rss_mib(field: str = 'VmRSS') -> float | None:
+    """``VmRSS`` (current) or ``VmHWM`` (high-water mark) of this process in MiB; None off
+    Linux."""
+    try:
+        for line in Path('/proc/self/status').read_text().splitlines():
+            if line.startswith(field + ':'):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset ``VmHWM`` to the current resident size (Linux >= 4.0); False if not possible."""
+    try:
+        Path('/proc/self/clear_refs').write_text('5')
+        return True
+    except OSError:
+        return False
+
+
+def ru_maxrss_mib() -> float:
+    """``getrusage(RUSAGE_SELF).ru_maxrss`` in MiB: the lifetime peak of this process.
+
+    After ``exec`` Linux starts it at the parent's peak, so it bounds a child's own peak only
+    from above; :class:`MemoryMeter` prefers ``VmHWM``.
+    """
+    scale = 1 if sys.platform == 'darwin' else 1024  # bytes on macOS, kB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / MIB
+
+
+class MemoryMeter:
+    """Peak memory of what runs between :meth:`start` and :meth:`stop`.
+
+    CPU: the resident high-water mark, reset at ``start`` where the kernel allows it
+    (``/proc/self/clear_refs``), reported with the resident size at ``start``; elsewhere the
+    lifetime ``ru_maxrss``. CUDA: ``torch.cuda.max_memory_allocated`` over the allocation at
+    ``start``.
+    """
+
+    def __init__(self, device: str = 'cpu') -> None:
+        self.device = device
+        self.reset = False
+        self.base: float | None = None
+        self.cuda_base = 0.0
+
+    def start(self) -> None:
+        self.reset = reset_peak_rss()
+        self.base = rss_mib('VmRSS')
+        if self.device == 'cuda':
+            torch.cuda.reset_peak_memory_stats()
+            self.cuda_base = torch.cuda.memory_allocated() / MIB
+
+    def stop(self) -> dict:
+        """``rss_base_mib``, ``rss_peak_mib``, ``rss_peak_delta_mib``, ``ru_maxrss_mib``,
+        ``peak_source`` (and ``cuda_peak_delta_mib`` on CUDA)."""
+        out = dict(rss_base_mib=self.base, ru_maxrss_mib=ru_maxrss_mib())
+        peak = rss_mib('VmHWM') if self.reset else None
+        if peak is None:
+            peak = out['ru_maxrss_mib']
+        out.update(rss_peak_mib=peak, rss_peak_delta_mib=peak - (self.base or 0.0),
+                   peak_source='VmHWM after clear_refs' if self.reset else 'ru_maxrss')
+        if self.device == 'cuda':
+            out['cuda_peak_delta_mib'] = torch.cuda.max_memory_allocated() / MIB - self.cuda_base
+        return out
+
+
+def synchronize(device: str) -> None:
+    """Wait for queued CUDA work; a no-op on the CPU."""
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def time_runs(fn: Callable[[], object], repeat: int, device: str = 'cpu') -> list[float]:
+    """Wall seconds of ``repeat`` calls of ``fn``, after one untimed warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        synchronize(device)
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def gemm_gflops(dtype: str, device: str = 'cpu', n: int = 2048, repeat: int = 5) -> float:
+    """Best-of-``repeat`` GFLOP/s of an ``n x n @ n x n`` matmul (2 n^3 FLOPs) in ``dtype``
+    (``'fp32'``, ``'bf16'``, ``'fp16'``): the machine's attainable matmul rate."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=gen).to(device, DTYPES[dtype])
+    b = torch.randn(n, n, generator=gen).to(device, DTYPES[dtype])
+    best = min(time_runs(lambda: a @ b, repeat, device))
+    return 2 * n ** 3 / best / 1e9
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs of the matmuls, convolutions and attentions ``fn`` runs (``FlopCounterMode``).
+
+    ``nn.MultiheadAttention``'s fused inference fast path has no FLOP formula, so it is turned
+    off while counting: the unfused ops it stands for do the same FLOPs.
+    """
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            fn()
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    return counter.get_total_flops()

@@ -1,0 +1,65 @@
+"""The class-name files: unchanged since copied (md5 pinned in their README), one class per
+dataset class under each harness's separator, and the quirks the protocol depends on."""
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+
+from denseclip.models.text import Vocabulary
+from denseclip.registry import DATASETS
+from denseclip.toy.world import TOY_CLASSES
+
+VOCAB = Path(__file__).resolve().parents[2] / 'denseclip' / 'datasets' / 'vocabularies'
+PINNED = dict(re.findall(r'^\| `(\S+\.txt)` \| ([0-9a-f]{32}) \|$',
+                         (VOCAB / 'README.md').read_text(), flags=re.M))
+DATASET = {
+    'voc21': 'PascalVOCDataset', 'voc20': 'PascalVOC20Dataset',
+    'context60': 'PascalContextDataset', 'context59': 'PascalContextDataset59',
+    'coco_object': 'COCOObjectDataset', 'coco_stuff': 'COCOStuffDataset',
+    'city_scapes': 'CityscapesDataset', 'ade20k': 'ADE20KDataset',
+    'toy_world': 'ToyWorldDataset',
+}
+SEP = {'sclip': ', ', 'clearclip': ',', 'proxyclip': '; ', 'maskclip': ', ', 'toy': ', '}
+FILES = sorted(p.relative_to(VOCAB).as_posix() for p in VOCAB.glob('*/*.txt'))
+
+
+def test_every_file_is_pinned():
+    assert sorted(PINNED) == FILES
+
+
+@pytest.mark.parametrize('name', FILES)
+def test_file_unchanged(name):
+    assert hashlib.md5((VOCAB / name).read_bytes()).hexdigest() == PINNED[name]
+
+
+@pytest.mark.parametrize('name', FILES)
+def test_one_class_per_dataset_class(name):
+    harness, stem = name.split('/')
+    vocab = Vocabulary.from_file(VOCAB / name, sep=SEP[harness])
+    classes = DATASETS.get(DATASET[stem[len('cls_'):-len('.txt')]]).METAINFO['classes']
+    assert vocab.num_classes == len(classes)
+
+
+def test_background_and_person_synonyms():
+    voc21 = Vocabulary.from_file(VOCAB / 'sclip' / 'cls_voc21.txt', sep=', ')
+    assert len(voc21.classes[0]) == 26 and voc21.classes[0][:3] == ('sky', 'wall', 'tree')
+    assert voc21.classes[15][0] == 'person' and len(voc21.classes[15]) == 7
+    obj = Vocabulary.from_file(VOCAB / 'sclip' / 'cls_coco_object.txt', sep=', ')
+    assert obj.classes[1][-1] == 'body' and len(obj.classes[1]) == 8
+    proxy = Vocabulary.from_file(VOCAB / 'proxyclip' / 'cls_coco_object.txt', sep='; ')
+    assert len(proxy.classes[0]) == 17
+    clear = Vocabulary.from_file(VOCAB / 'clearclip' / 'cls_voc21.txt', sep=',')
+    assert clear.classes[0] == ('background', ) and clear.classes[20] == ('tvmonitor', )
+
+
+def test_concatenated_names_kept():
+    city = Vocabulary.from_file(VOCAB / 'sclip' / 'cls_city_scapes.txt').class_names
+    assert 'trafficlight' in city and 'traffic light' not in city
+    ade = Vocabulary.from_file(VOCAB / 'sclip' / 'cls_ade20k.txt').class_names
+    assert 'chestofdrawers' in ade and 'pooltable' in ade
+
+
+def test_toy_names_are_the_toy_classes():
+    assert Vocabulary.from_file(VOCAB / 'toy' / 'cls_toy_world.txt').class_names == list(
+        TOY_CLASSES)
