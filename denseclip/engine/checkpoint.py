@@ -1,0 +1,120 @@
+"""Training checkpoints: atomic writes and ``weights_only=True`` loading of mmengine files.
+
+Since PyTorch 2.6 ``torch.load`` defaults to ``weights_only=True``, which refuses every global a
+pickle names unless it is allow-listed; mmengine 0.10.7 resumes through plain ``torch.load``
+(DESIGN.md §5). Instead of turning the default off, :func:`mmengine_safe_globals` allow-lists,
+for the duration of a ``with`` block, exactly what an mmengine training checkpoint holds. The
+list was read off real checkpoints with ``torch.serialization.get_unsafe_globals_in_checkpoint``
+(tests/test_clip_dinoiser checks it stays complete):
+
+* ``message_hub``: ``mmengine.logging.HistoryBuffer`` objects, whose pickled state holds numpy
+  arrays (``_reconstruct``, ``ndarray``, ``dtype``), numpy scalars, and the class's statistics
+  methods, pickled as ``getattr(HistoryBuffer, 'min')``. ``builtins.getattr`` itself would let a
+  file reach any attribute of any allowed object, so that name is bound to
+  :func:`_history_buffer_method`, which resolves HistoryBuffer's statistics methods only.
+* ``optimizer``, ``param_schedulers``, ``meta``: tensors, dicts, lists, tuples, numbers, strings
+  and ``collections.Counter``/``OrderedDict``, all allowed by torch by default.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer
+
+__all__ = ['mmengine_safe_globals', 'atomic_replace', 'latest_checkpoint', 'TMP_SUFFIX',
+           'remove_partial_files']
+
+TMP_SUFFIX = '.tmp'  # a checkpoint being written is ``<name>.tmp`` until os.replace
+_HISTORY_BUFFER_STATISTICS = {'min', 'max', 'current', 'mean'}
+_CKPT_NAME = re.compile(r'^(iter|epoch)_(\d+)\.pth$')
+
+
+def _history_buffer_method(owner: object, name: str) -> object:
+    """``getattr`` restricted to HistoryBuffer's statistics methods."""
+    # The defaults are registered lazily by the first HistoryBuffer(); custom ones by
+    # HistoryBuffer.register_statistics.
+    allowed = _HISTORY_BUFFER_STATISTICS | set(HistoryBuffer._statistics_methods)
+    if owner is HistoryBuffer and name in allowed:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'checkpoint asks for getattr({owner!r}, {name!r}); only the HistoryBuffer statistics '
+        f'methods {sorted(allowed)} are allowed')
+
+
+def _numpy_globals() -> list:
+    """numpy's array/scalar reconstruction under its 2.x (``numpy._core``) and 1.x
+    (``numpy.core``) module names, so checkpoints written with either load."""
+    multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
+    out: list = [np.ndarray, np.dtype]
+    for name in ('_reconstruct', 'scalar'):
+        fn = getattr(multiarray, name)
+        out += [(fn, f'numpy._core.multiarray.{name}'), (fn, f'numpy.core.multiarray.{name}')]
+    # Unpickling a dtype BUILDs an instance of its per-type class (numpy.dtypes.Float64DType...),
+    # which get_unsafe_globals_in_checkpoint does not list: allow the numeric ones.
+    out += [type(np.dtype(t)) for t in (np.bool_, np.int8, np.int16, np.int32, np.int64,
+                                        np.uint8, np.uint16, np.uint32, np.uint64,
+                                        np.float16, np.float32, np.float64)]
+    return out
+
+
+def mmengine_safe_globals() -> contextlib.AbstractContextManager:
+    """Context in which ``torch.load(..., weights_only=True)`` reads mmengine checkpoints."""
+    return torch.serialization.safe_globals(
+        [HistoryBuffer, (_history_buffer_method, 'builtins.getattr')] + _numpy_globals())
+
+
+def atomic_replace(tmp: str | os.PathLike, final: str | os.PathLike) -> None:
+    """Flush ``tmp`` to disk and rename it to ``final`` in one step (same directory), so a
+    reader sees the old file or the complete new one, never a partial write."""
+    with open(tmp, 'rb+') as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+    with contextlib.suppress(OSError):  # persist the rename itself; not possible on every OS
+        fd = os.open(os.path.dirname(os.path.abspath(final)), os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def remove_partial_files(directory: str | os.PathLike) -> list[Path]:
+    """Delete ``*.pth.tmp`` left in ``directory`` by a run killed while saving; returns them."""
+    removed = []
+    for path in Path(directory).glob(f'*.pth{TMP_SUFFIX}'):
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def _checkpoints(directory: Path) -> Iterator[tuple[int, Path]]:
+    for path in directory.glob('*.pth'):
+        match = _CKPT_NAME.match(path.name)
+        if match:
+            yield int(match.group(2)), path
+
+
+def latest_checkpoint(work_dir: str | os.PathLike) -> str | None:
+    """The checkpoint to auto-resume from.
+
+    ``work_dir/last_checkpoint`` (written by mmengine's CheckpointHook after each save) when it
+    names an existing file; otherwise, e.g. if the run was killed while that small file was
+    being rewritten, the ``iter_N.pth``/``epoch_N.pth`` in ``work_dir`` with the largest N.
+
+    Returns:
+        A path, or None if there is no checkpoint.
+    """
+    work_dir = Path(work_dir)
+    pointer = work_dir / 'last_checkpoint'
+    if pointer.is_file():
+        named = pointer.read_text().strip()
+        if named and os.path.isfile(named):
+            return named
+    found = sorted(_checkpoints(work_dir))
+    return str(found[-1][1]) if found else None

@@ -1,0 +1,128 @@
+"""Train a denseclip model from a config (OpenMMLab style, as mmseg's tools/train.py).
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+                          [--cfg-options k=v ...] [--launcher none|pytorch]
+    tools/dist_train.sh CONFIG NUM_PROCESSES [args]      # torchrun, --launcher pytorch
+
+Runs mmengine's Runner; unless the config names another ``runner_type``, denseclip's
+``AtomicCheckpointRunner`` (checkpoints written to a temp file and renamed; resume under torch's
+``weights_only=True``). ``--resume`` alone resumes from the latest checkpoint in the work dir;
+``--resume CKPT`` from that file. Without CUDA, distributed runs use gloo on the CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import os
+import os.path as osp
+
+import denseclip  # noqa: F401  first: installs mmcv._ext before any mmseg import
+import denseclip.engine  # noqa: F401  registers AtomicCheckpointRunner and the hooks
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmseg.registry import RUNNERS
+
+DEFAULT_RUNNER = 'AtomicCheckpointRunner'
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train a denseclip model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='directory for logs and checkpoints')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from this checkpoint; without a path, from the latest checkpoint in the '
+        'work dir')
+    parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value (e.g. train_dataloader.batch_size=8)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
+                        help='job launcher (pytorch: torchrun, see tools/dist_train.sh)')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def set_dist_backend(cfg: Config, backend: str) -> None:
+    """``env_cfg.dist_cfg.backend = backend``, keeping the rest of ``env_cfg``."""
+    env_cfg = dict(cfg.get('env_cfg') or {})
+    env_cfg['dist_cfg'] = dict(env_cfg.get('dist_cfg') or {}, backend=backend)
+    cfg.env_cfg = env_cfg
+
+
+def use_cpu_distributed(cfg: Config) -> None:
+    """Distributed training without CUDA: gloo, and DDP over CPU modules.
+
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally, which raises on a
+    machine without a GPU, and its default DDP wrapper passes ``device_ids=[LOCAL_RANK]``, which
+    DDP rejects for CPU modules. So :func:`main` initialises the process group itself (the
+    Runner then skips ``init_dist``) and the wrapper gets ``device_ids=None``.
+    """
+    set_dist_backend(cfg, 'gloo')
+    wrapper = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
+    wrapper.setdefault('device_ids', None)
+    wrapper.setdefault('broadcast_buffers', False)
+    cfg.model_wrapper_cfg = wrapper
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        if not torch.cuda.is_available():
+            raise ValueError("--amp: mmengine's AmpOptimWrapper trains on GPUs only and no CUDA "
+                             'device is available; drop --amp to train in float32 on the CPU')
+        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper == 'AmpOptimWrapper':
+            print_log('AMP training is already enabled in the config.', logger='current',
+                      level=logging.WARNING)
+        elif wrapper != 'OptimWrapper':
+            raise ValueError(f'{args.config}: --amp needs optim_wrapper.type=OptimWrapper, got '
+                             f'{wrapper!r}')
+        else:
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.loss_scale = 'dynamic'
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+    if args.launcher == 'pytorch':
+        if torch.cuda.is_available():
+            set_dist_backend(cfg, 'nccl')
+        else:
+            use_cpu_distributed(cfg)
+    if cfg.get('runner_type') is None:
+        cfg.runner_type = DEFAULT_RUNNER
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg = build_config(parse_args(argv))
+    if cfg.launcher == 'pytorch' and not torch.cuda.is_available():
+        if not torch.distributed.is_initialized():  # see use_cpu_distributed
+            torch.distributed.init_process_group(backend=cfg.env_cfg.dist_cfg.backend)
+    runner = RUNNERS.build(cfg)
+    runner.train()
+    if torch.distributed.is_initialized():
+        # Exiting with a live gloo group, or destroying it while the DDP wrapper still exists,
+        # aborts one rank now and then at interpreter exit ("terminate called without an active
+        # exception"; torch 2.15, CPU, 2-6 runs in 15 here): drop the runner first.
+        del runner
+        gc.collect()
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
+if __name__ == '__main__':
+    main()
