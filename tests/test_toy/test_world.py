@@ -1,0 +1,111 @@
+"""The shapes world: determinism, labels that match the drawing, exact captions, mmseg split."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from denseclip.toy import world
+from denseclip.toy.world import (STUFF, THING_STYLES, THINGS, TOY_CLASSES, describe,
+                                 generate_scene, scene_seed, write_split)
+
+SEEDS = range(12)
+
+
+def test_same_seed_same_scene_other_seed_other_scene():
+    a, b, c = generate_scene(3), generate_scene(3), generate_scene(4)
+    np.testing.assert_array_equal(a.image, b.image)
+    np.testing.assert_array_equal(a.label, b.label)
+    assert a.caption == b.caption and a.objects == b.objects
+    assert not np.array_equal(a.image, c.image)
+
+
+@pytest.mark.parametrize('size', [224, 96, 301])
+def test_shapes_and_types(size):
+    scene = generate_scene(0, size)
+    assert scene.image.shape == (size, size, 3) and scene.image.dtype == np.uint8
+    assert scene.label.shape == (size, size) and scene.label.dtype == np.uint8
+    assert scene.label.max() < len(TOY_CLASSES)
+
+
+@pytest.mark.parametrize('seed', SEEDS)
+def test_label_map_matches_drawing(seed):
+    """Redraw every thing independently: its pixels not covered by a later thing carry its
+    class, their count is its recorded area, its colour is its name's, and stuff fills the
+    rest."""
+    scene = generate_scene(seed)
+    size = scene.label.shape
+    assert 1 <= len(scene.objects) <= 4
+    covered = np.zeros(size, bool)
+    for obj in reversed(scene.objects):
+        mask = np.zeros(size, bool)
+        shape, rgb = THING_STYLES[obj.name]
+        mask[world._shape_pixels(shape, obj.center, obj.radius, obj.angle, size)] = 1
+        visible = mask & ~covered
+        assert (scene.label[visible] == obj.label).all()
+        assert visible.sum() == obj.area > 0.5 * mask.sum()
+        colour = scene.image[visible].astype(float).mean(0)
+        assert np.abs(colour - rgb).max() < 30
+        covered |= mask
+    assert (scene.label[~covered] >= len(THINGS)).all()
+
+
+@pytest.mark.parametrize('seed', SEEDS)
+def test_caption_names_exactly_the_classes_present(seed):
+    scene = generate_scene(seed)
+    present = set(scene.classes)
+    for name in TOY_CLASSES:
+        assert (name in scene.caption) == (name in present), (name, scene.caption)
+
+
+def test_describe():
+    rng = np.random.default_rng(0)
+    assert describe(['grass'], rng).count('grass') == 1
+    text = describe(['red circle', 'orange star', 'sand', 'water', 'sky'], rng)
+    assert text.endswith('a red circle and an orange star on sand and water under the sky.')
+    with pytest.raises(ValueError, match='TOY_CLASSES'):
+        describe(['purple circle'], rng)
+    with pytest.raises(ValueError, match='num_objects'):
+        generate_scene(0, num_objects=9)
+
+
+def test_write_split_layout(tmp_path):
+    write_split(str(tmp_path), num_images=3, seed=5, size=64)
+    imgs = sorted((tmp_path / 'img_dir' / 'val').iterdir())
+    anns = sorted((tmp_path / 'ann_dir' / 'val').iterdir())
+    assert [p.name for p in imgs] == [p.name for p in anns] == ['00000.png', '00001.png',
+                                                              '00002.png']
+    assert (tmp_path / 'classes.txt').read_text().splitlines() == list(TOY_CLASSES)
+    captions = (tmp_path / 'captions_val.txt').read_text().splitlines()
+    for i, (img, ann) in enumerate(zip(imgs, anns)):
+        scene = generate_scene(scene_seed(5, i), 64)
+        label = Image.open(ann)
+        assert label.mode == 'L'
+        np.testing.assert_array_equal(np.asarray(label), scene.label)
+        np.testing.assert_array_equal(np.asarray(Image.open(img).convert('RGB')), scene.image)
+        assert captions[i] == f'{i:05d}\t{scene.caption}'
+    assert set(STUFF) <= set(TOY_CLASSES)
+
+
+def test_dataset_generates_once_and_loads(tmp_path):
+    from denseclip.datasets import ToyWorldDataset, ensure_toy_split
+    from denseclip.registry import DATASETS
+
+    root = tmp_path / 'toy'
+    gen = dict(num_images=3, seed=1, size=64)
+    ds = DATASETS.build(dict(type='ToyWorldDataset', data_root=str(root), generate=gen,
+                             pipeline=[dict(type='LoadImageFromFile'),
+                                        dict(type='mmseg.LoadAnnotations')]))
+    assert isinstance(ds, ToyWorldDataset) and len(ds) == 3
+    assert ds.metainfo['classes'] == TOY_CLASSES
+    assert len(ds.metainfo['palette']) == len(TOY_CLASSES)
+    sample = ds[1]
+    scene = generate_scene(scene_seed(1, 1), 64)
+    np.testing.assert_array_equal(sample['gt_seg_map'], scene.label)
+    np.testing.assert_array_equal(sample['img'][..., ::-1], scene.image)  # BGR as mmcv loads
+    stamp = (root / 'toy_world.json').stat().st_mtime_ns
+    ensure_toy_split(str(root), **gen)  # idempotent: nothing rewritten
+    assert (root / 'toy_world.json').stat().st_mtime_ns == stamp
+    assert not [p for p in tmp_path.iterdir() if p.name != 'toy']  # no temp dirs left
+    with pytest.raises(ValueError, match='num_images'):
+        ensure_toy_split(str(root), num_images=4, seed=1, size=64)
+    with pytest.raises(ValueError, match='data_root'):
+        ToyWorldDataset(generate=gen)
