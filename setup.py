@@ -30,7 +30,7 @@ install_requires = [
     'pillow',
 ]
 extras = {
-    'demo': ['segment-anything', 'gradio>=4'],
+    'demo': ['segment-anything', 'gradio>=6,<7'],
     'tests': ['pytest', 'playwright'],
 }
 extras['all'] = sorted({dep for deps in extras.values() for dep in deps})
