@@ -110,12 +110,3 @@ def test_dataset_generates_once_and_loads(tmp_path):
     with pytest.raises(ValueError, match='data_root'):
         ToyWorldDataset(generate=gen)
 
-
-def test_toy_name_file_lists_the_worlds_classes():
-    from pathlib import Path
-
-    import denseclip
-
-    path = (Path(denseclip.__file__).parent / 'datasets' / 'vocabularies' / 'toy'
-            / 'cls_toy_world.txt')
-    assert tuple(path.read_text().splitlines()) == TOY_CLASSES
