@@ -114,8 +114,8 @@ def test_name_file_with_wrong_class_count(tool, caplog, tmp_path):
     code, log = _errors(tool, caplog, [str(config), '--work-dir', str(tmp_path),
                                        '--cfg-options', f'model.vocabulary={names}'])
     assert code == 1
-    assert f"model.vocabulary='{names}' has 20 classes but the dataset ToyWorldDataset has 13"\
-        in log
+    assert (f"model.vocabulary='{names}' has 20 classes but the dataset ToyWorldDataset has "
+            f'{len(TOY_CLASSES)}') in log
 
 
 def test_unregistered_dense_type(tool, caplog, tmp_path):
