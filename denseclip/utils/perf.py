@@ -1,6 +1,8 @@
-"""Measuring helpers of ``tools/benchmark.py``: wall time, peak memory, GEMM rate, FLOPs."""
+"""Measuring helpers of ``tools/benchmark.py``: wall time, peak memory, GEMM rate, FLOPs, and
+the load other processes put on the machine meanwhile."""
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import time
@@ -124,3 +126,35 @@ def count_flops(fn: Callable[[], object]) -> int:
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
     return counter.get_total_flops()
+
+
+def cpu_busy_seconds() -> float | None:
+    """Non-idle CPU seconds of the whole machine since boot (``/proc/stat``); None off Linux."""
+    try:
+        fields = [int(v) for v in Path('/proc/stat').read_text().split('\n', 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+    return busy / os.sysconf('SC_CLK_TCK')
+
+
+def children_cpu_seconds() -> float:
+    """CPU seconds used by this process's finished (waited-for) children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wait_for_idle(max_load: float = 0.1, timeout: float = 600.0, window: float = 3.0) -> float:
+    """Wait until the machine's CPUs are busy less than ``max_load`` of a ``window`` (others'
+    work: this process sleeps meanwhile), or ``timeout`` seconds; returns the last load seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        before = cpu_busy_seconds()
+        if before is None:
+            return 0.0
+        time.sleep(window)
+        busy = cpu_busy_seconds() - before
+        # /proc/stat counts in 10 ms ticks: over a short window the ratio can overshoot 1.
+        load = min(busy / (window * (os.cpu_count() or 1)), 1.0)
+        if load < max_load or time.monotonic() > deadline:
+            return load

@@ -4,16 +4,22 @@ Call graph (mmseg ``BaseSegmentor`` contract)::
 
     predict(inputs, data_samples)
       └─ per image: inference(img, ori_shape)
-           ├─ slide_inference() | whole_inference()      cosine logits (Q, H, W), windows batched
-           │    └─ window_logits(crops): encode_dense -> cosine with text -> upsample to crop
+           ├─ slide_inference() | window_logits(image)   cosine logits (Q, H, W)
+           │    └─ per batch of windows: window_logits(crops) -> add into the canvas
+           │         └─ encode_dense [autocast if dtype != 'fp32'] -> float32 cosine
+           │            with text -> upsample to the window
            ├─ resize to ori_shape, optional refiner (PAMR) on the raw cosine
       └─ postprocess(): softmax(logit_scale·cos) over queries -> max over synonyms
                         -> area_thd (SCLIP) -> argmax -> prob_thd -> SegDataSample
 
 Slide windows follow the reference grid of SCLIP/NACLIP/ClearCLIP/ProxyCLIP ``forward_slide``
 (SCLIP clip_segmentor.py@d84d4ab): ``h_grids = max(H - crop + stride - 1, 0) // stride + 1``,
-the last window shifted back inside the image; but all windows of an image are encoded in
-batches of ``window_batch`` instead of one at a time.
+the last window shifted back inside the image; but the windows of an image are encoded in
+batches of ``window_batch`` instead of one at a time, and each batch is added into the canvas
+before the next is encoded, so memory grows with ``window_batch``, not with the window count.
+Only the image encoder runs in reduced precision (``dtype``, under autocast); cosine,
+upsampling, merging and softmax stay float32. The weights autocast would cast on every forward
+are cast once and kept (:func:`autocast_weights`).
 """
 from __future__ import annotations
 
@@ -27,7 +33,8 @@ import torch.nn.functional as F
 from mmengine.structures import PixelData
 from mmseg.models.segmentors import BaseSegmentor
 from mmseg.structures import SegDataSample
-from torch import Tensor
+from torch import Tensor, nn
+from torch.func import functional_call
 
 from denseclip.models.dense import kspd_refine
 from denseclip.models.text import (TextClassifier, Vocabulary, build_text_classifier,
@@ -39,6 +46,51 @@ logger = logging.getLogger(__name__)
 # OpenAI CLIP's normalisation on the 0-255 scale, RGB (every harness's SegDataPreProcessor).
 CLIP_MEAN = (122.771, 116.746, 104.094)
 CLIP_STD = (68.501, 66.632, 70.323)
+
+# Autocast dtype of the image encoder per ``dtype`` setting (None: plain float32).
+PRECISIONS: dict[str, torch.dtype | None] = {
+    'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def autocast_weights(backbone: nn.Module) -> dict[str, Tensor]:
+    """The image path's weights that autocast runs in low precision, by parameter name.
+
+    Weights and biases of ``nn.Linear`` / ``nn.Conv2d`` and the in-projections of
+    ``nn.MultiheadAttention``: autocast casts them on every call, and cannot keep the casts
+    under ``inference_mode``. A CLIP's text tower (modules of ``backbone.clip`` outside
+    ``backbone.visual``) never runs on images and is left out.
+    """
+    clip, visual = getattr(backbone, 'clip', None), getattr(backbone, 'visual', None)
+    text = set()
+    if isinstance(clip, nn.Module) and isinstance(visual, nn.Module):
+        text = {id(m) for m in clip.modules()} - {id(m) for m in visual.modules()}
+    names = {nn.MultiheadAttention: ('in_proj_weight', 'in_proj_bias')}
+    out = {}
+    for prefix, module in backbone.named_modules():
+        if id(module) in text:
+            continue
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            attrs = ('weight', 'bias')
+        else:
+            attrs = names.get(type(module), ())
+        for attr in attrs:
+            value = getattr(module, attr, None)
+            if isinstance(value, nn.Parameter) and value.is_floating_point():
+                out[f'{prefix}.{attr}' if prefix else attr] = value
+    return out
+
+
+class _DenseForward(nn.Module):
+    """``backbone.forward_dense`` (and patch keys) as ``forward``, for ``functional_call``."""
+
+    def __init__(self, backbone: nn.Module, keys: bool) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.keys = keys
+
+    def forward(self, crops: Tensor) -> tuple[Tensor, Tensor | None]:
+        dense = self.backbone.forward_dense(crops)
+        return dense.feats, self.backbone.patch_keys(dense) if self.keys else None
 
 
 def slide_windows(height: int, width: int, crop: int, stride: int
@@ -113,6 +165,9 @@ class OpenVocabSegmentor(BaseSegmentor):
             (ClearCLIP, ProxyCLIP). Otherwise pixels beyond the last whole patch are ignored and
             the logits stretched over them, as SCLIP/NACLIP's strided conv does.
         window_batch: windows per forward pass (bounds memory, not the window count).
+        dtype: precision of the image encoder: ``'fp32'``; ``'bf16'`` (autocast, CPU or CUDA)
+            or ``'fp16'`` (CUDA autocast). Text embeddings, cosine, upsampling, window merging
+            and softmax are float32 in every case.
         refiner: config of a refiner applied to the merged raw cosine logits at the original
             image size, e.g. ``dict(type='PAMRRefiner')`` (NACLIP).
         kspd: MaskCLIP+ key smoothing / prompt denoising thresholds, e.g.
@@ -125,7 +180,7 @@ class OpenVocabSegmentor(BaseSegmentor):
                  logit_scale: float = 40.0, prob_thd: float = 0.0,
                  area_thd: float | None = None, slide_crop: int = 224,
                  slide_stride: int = 112, pad_to_patch: bool = False, window_batch: int = 8,
-                 refiner: dict | None = None, kspd: dict | None = None,
+                 dtype: str = 'fp32', refiner: dict | None = None, kspd: dict | None = None,
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(type='mmseg.SegDataPreProcessor', mean=list(CLIP_MEAN),
@@ -137,6 +192,9 @@ class OpenVocabSegmentor(BaseSegmentor):
             raise ValueError(f'OpenVocabSegmentor: slide_crop={slide_crop}, '
                              f'slide_stride={slide_stride}, window_batch={window_batch}; '
                              'expected crop >= 0 (0 = whole image), stride > 0, batch >= 1')
+        if dtype not in PRECISIONS:
+            raise ValueError(f'OpenVocabSegmentor: dtype={dtype!r}; expected one of '
+                             f'{sorted(PRECISIONS)}')
         self.templates = templates
         self.name_sep = name_sep
         self.logit_scale = logit_scale
@@ -146,6 +204,8 @@ class OpenVocabSegmentor(BaseSegmentor):
         self.slide_stride = slide_stride
         self.pad_to_patch = pad_to_patch
         self.window_batch = window_batch
+        self.dtype = dtype
+        self._cast_cache: tuple[tuple, dict[str, Tensor]] | None = None
         self.kspd = kspd
         self.classifier: TextClassifier | None = None
         self._classifiers: dict[tuple, TextClassifier] = {}
@@ -179,6 +239,11 @@ class OpenVocabSegmentor(BaseSegmentor):
     def num_classes(self) -> int:
         return self._require_classifier().num_classes
 
+    @property
+    def num_queries(self) -> int:
+        """Q: text queries (class names and synonyms) of the current vocabulary."""
+        return self._require_classifier().embeddings.shape[0]
+
     def _require_classifier(self) -> TextClassifier:
         if self.classifier is None:
             raise RuntimeError('OpenVocabSegmentor: no vocabulary; pass vocabulary= in the '
@@ -186,14 +251,54 @@ class OpenVocabSegmentor(BaseSegmentor):
         return self.classifier
 
     # ----------------------------------------------------------------- image side
+    def _encode(self, crops: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Float32 dense features (b, E, h', w') and, for KSPD, keys; autocast per ``dtype``."""
+        amp_dtype = PRECISIONS[self.dtype]
+        device = crops.device.type
+        if amp_dtype is torch.float16 and device != 'cuda':
+            raise ValueError(f"OpenVocabSegmentor: dtype='fp16' autocasts on CUDA only; the "
+                             f"input is on {device!r}: use dtype='bf16' (or 'fp32') there")
+        encoder = _DenseForward(self.backbone, keys=self.kspd is not None)
+        if amp_dtype is None:
+            feats, keys = encoder(crops)
+        else:
+            with torch.autocast(device, dtype=amp_dtype):
+                # the casts autocast would make, made once (_cast_weights). No weight tying:
+                # the backbone reaches one module by several names (blocks, clip.visual...),
+                # and tie_weights=True then restores some of them to the cast copy.
+                feats, keys = functional_call(encoder, self._cast_weights(amp_dtype), (crops,),
+                                              tie_weights=False)
+        return feats.float(), keys.float() if keys is not None else None
+
+    def _cast_weights(self, dtype: torch.dtype) -> dict[str, Tensor]:
+        """``dtype`` copies of :func:`autocast_weights`, kept until a weight changes.
+
+        Autocast would re-cast them for every window batch (under ``inference_mode`` it keeps
+        no cast cache): 86M weights per ViT-B/16 forward. Having them in ``dtype`` also keeps
+        ``nn.MultiheadAttention`` on its fused path, whose input and weight dtypes must match;
+        its unfused path under autocast made bf16 ViT-B/16 4x slower than float32 (its
+        transposed input and a cast weight that needs no grad make ``matmul`` copy the weight
+        once per token row; tools/PERFORMANCE.md).
+        The cache key holds each weight's storage and version counter, so loading weights,
+        editing them in place or moving the model re-casts. Costs a ``dtype`` copy of the
+        image tower's matmul weights (172 MB for ViT-B/16 in bf16).
+        """
+        sources = autocast_weights(self.backbone)
+        key = (dtype, tuple((n, p.data_ptr(), p._version) for n, p in sources.items()))
+        if self._cast_cache is None or self._cast_cache[0] != key:
+            with torch.inference_mode(False), torch.no_grad():  # usable outside inference mode
+                casts = {f'backbone.{n}': p.detach().to(dtype) for n, p in sources.items()}
+            self._cast_cache = (key, casts)
+        return self._cast_cache[1]
+
     def window_logits(self, crops: Tensor) -> Tensor:
         """Cosine logits of same-sized windows, upsampled to the window size.
 
         Args:
-            crops: (n, 3, h, w) CLIP-normalised windows.
+            crops: (n, 3, h, w) CLIP-normalised windows, encoded ``window_batch`` at a time.
 
         Returns:
-            (n, Q, h, w) raw cosine similarities (KSPD probabilities if ``kspd`` is set).
+            (n, Q, h, w) float32 raw cosine similarities (KSPD probabilities if ``kspd``).
         """
         classifier = self._require_classifier()
         n, _, h, w = crops.shape
@@ -206,13 +311,12 @@ class OpenVocabSegmentor(BaseSegmentor):
             crops = crops[:, :, :h - h % stride, :w - w % stride]
         out = []
         for chunk in crops.split(self.window_batch):
-            if self.kspd is not None:
-                feats, keys = self.backbone.encode_dense(chunk, return_keys=True)
-            else:
-                feats, keys = self.backbone.encode_dense(chunk), None
+            feats, keys = self._encode(chunk)
             feats = F.normalize(feats, dim=1)
+            # contiguous: for b > 1 einsum returns channels-last strides, and bilinear
+            # upsampling of those rounds differently from a one-window loop's
             logits = torch.einsum('behw,qe->bqhw', feats,
-                                  classifier.embeddings.to(feats.dtype))  # (b, Q, h', w')
+                                  classifier.embeddings.float()).contiguous()  # (b, Q, h', w')
             if self.kspd is not None:
                 logits = kspd_refine(logits, keys, **self.kspd)
             size = (h + pad[2] + pad[3], w + pad[0] + pad[1])
@@ -221,18 +325,24 @@ class OpenVocabSegmentor(BaseSegmentor):
         return torch.cat(out)
 
     def slide_inference(self, image: Tensor) -> Tensor:
-        """(1, 3, H, W) -> (1, Q, H, W): windows' logits summed and divided by their count."""
+        """(1, 3, H, W) -> (1, Q, H, W) float32: windows' logits summed, divided by their count.
+
+        Windows are cut, encoded and added into the canvas ``window_batch`` at a time.
+        """
         _, _, H, W = image.shape
         boxes = slide_windows(H, W, self.slide_crop, self.slide_stride)
-        crops = torch.cat([image[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in boxes])
-        logits = self.window_logits(crops)  # (n, Q, h, w)
-        canvas = logits.new_zeros((1, logits.shape[1], H, W))
-        count = logits.new_zeros((1, 1, H, W))
-        for (y1, y2, x1, x2), window in zip(boxes, logits):
-            canvas[0, :, y1:y2, x1:x2] += window
-            count[0, :, y1:y2, x1:x2] += 1
+        canvas = image.new_zeros((1, self.num_queries, H, W), dtype=torch.float32)
+        count = image.new_zeros((1, 1, H, W), dtype=torch.float32)
+        for start in range(0, len(boxes), self.window_batch):
+            batch = boxes[start:start + self.window_batch]
+            crops = torch.cat([image[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in batch])
+            logits = self.window_logits(crops)  # (b, Q, h, w)
+            for (y1, y2, x1, x2), window in zip(batch, logits):
+                canvas[0, :, y1:y2, x1:x2] += window
+                count[0, :, y1:y2, x1:x2] += 1
         return canvas / count
 
+    @torch.inference_mode()
     def inference(self, image: Tensor, ori_shape: Sequence[int]) -> Tensor:
         """Raw cosine logits of one image at its original size.
 
@@ -246,7 +356,8 @@ class OpenVocabSegmentor(BaseSegmentor):
         logits = (self.slide_inference(image) if self.slide_crop > 0
                   else self.window_logits(image))
         size = tuple(int(s) for s in ori_shape[:2])
-        logits = F.interpolate(logits, size=size, mode='bilinear', align_corners=False)
+        if tuple(logits.shape[2:]) != size:  # at scale 1 bilinear is the identity: skip it
+            logits = F.interpolate(logits, size=size, mode='bilinear', align_corners=False)
         if self.refiner is not None:
             # Applied to the raw cosine, before the logit scale (NACLIP naclip.py@0cac3a6).
             image = F.interpolate(image, size=size, mode='bilinear', align_corners=False)

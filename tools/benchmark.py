@@ -1,0 +1,598 @@
+"""Speed, memory and agreement of the batched segmentor against a one-window-at-a-time loop.
+
+Three modes, each measured on one seeded model (random weights unless ``--pretrained``):
+
+* image (default): seconds per image of (a) the reference loop written below, SCLIP's
+  ``forward_slide`` (SCLIP clip_segmentor.py@d84d4ab): one window at a time, batch 1, float32,
+  under ``torch.no_grad`` as mmengine's test loop runs it, each window's logits zero-padded to
+  the image and added (``reference``) or added into their slice (``reference_slice``); and
+  (b) :class:`OpenVocabSegmentor` (``inference`` + ``postprocess``) in float32 and at
+  ``--dtype``. Also their ratios, argmax agreement and logit differences, peak resident
+  memory, the machine's GEMM throughput and the share of it each path reaches (FLOPs counted
+  by ``FlopCounterMode``).
+* ``--memory``: peak resident memory of (b) for large images and several window batches.
+* ``--text``: building the text classifier with full 77-token prompts (reference,
+  ``encode_text``), with the trimmed encoder (cold), and from the disk cache.
+
+Every measurement runs in its own subprocess (``--worker``), so each peak memory is that path's
+own: the resident high-water mark is reset once the model is built (``/proc/self/clear_refs``)
+and the peak reported as a delta over the resident size at that point.
+
+    python tools/benchmark.py --method sclip --size 448 --dtype bf16 --repeat 3 --json out.json
+    python tools/benchmark.py --model denseclip/toy/toy_clip.json \\
+        --pretrained denseclip/toy/toy_clip.safetensors --images 8 --dtype bf16
+    python tools/benchmark.py --memory --dtype bf16
+    python tools/benchmark.py --text --json text.json
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger('benchmark')
+
+ROOT = Path(__file__).resolve().parents[1]
+TOY_CONFIG = ROOT / 'denseclip' / 'toy' / 'toy_clip.json'
+DTYPES = ('fp32', 'bf16', 'fp16')
+MIB = 2 ** 20
+MAX_OTHER_LOAD = 0.1  # above it a worker's timing is flagged (and rerun with --retries)
+# The heavy imports (torch, denseclip) happen in the functions that need them: the parent
+# process only orchestrates workers and compares their outputs.
+
+
+# ----------------------------------------------------------------------------- the model
+def vocabulary(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """(class names, templates) for the image modes: the toy world's, or ADE20K's names."""
+    if args.vocab == 'toy':
+        from denseclip.toy import TOY_CLASSES, TOY_TEMPLATES
+
+        return list(TOY_CLASSES), list(TOY_TEMPLATES)
+    # One template: the image-side cost does not depend on the prompt ensemble.
+    return ade20k_names(args.classes), ['a photo of a {}.']
+
+
+def ade20k_names(count: int) -> list[str]:
+    """The first ``count`` ADE20K class names (mmseg's list)."""
+    import denseclip  # noqa: F401  (installs the mmcv shim mmseg.datasets needs)
+    from mmseg.datasets import ADE20KDataset
+
+    names = [name.strip() for name in ADE20KDataset.METAINFO['classes']]
+    if not 1 <= count <= len(names):
+        raise ValueError(f'--classes {count}: expected 1..{len(names)} (ADE20K names)')
+    return names[:count]
+
+
+def build_segmentor(args: argparse.Namespace, dtype: str, window_batch: int):
+    """The seeded segmentor (same weights in every worker) on ``args.device``."""
+    import torch
+
+    import denseclip  # noqa: F401  (registration)
+    from denseclip.apis.segmenter import METHOD_SETTINGS
+    from denseclip.models.dense import METHODS
+    from denseclip.models.segmentors import OpenVocabSegmentor
+
+    names, templates = vocabulary(args)
+    settings = METHOD_SETTINGS.get(args.method, {})
+    backbone = dict(type='CLIPViT', model=args.model, pretrained=args.pretrained,
+                    **copy.deepcopy(METHODS[args.method]))
+    torch.manual_seed(0)
+    seg = OpenVocabSegmentor(backbone=backbone, templates=templates,
+                             logit_scale=settings.get('logit_scale', 40.0),
+                             slide_crop=args.crop, slide_stride=args.stride,
+                             pad_to_patch=settings.get('pad_to_patch', False),
+                             window_batch=window_batch, dtype=dtype)
+    seg = seg.to(args.device).eval()
+    seg.set_vocabulary(names)  # text embeddings on the model's device
+    return seg
+
+
+def checksum(module) -> float:
+    """Sum of all parameters in float64: equal across workers iff they built one model."""
+    import torch
+
+    with torch.no_grad():
+        return float(sum(p.double().sum() for p in module.parameters()))
+
+
+def toy_images(args: argparse.Namespace):
+    """``--images`` CLIP-normalised toy scenes, each (1, 3, size, size), on the device."""
+    import torch
+
+    from denseclip.models.segmentors.open_vocab import CLIP_MEAN, CLIP_STD
+    from denseclip.toy.world import generate_scene, scene_seed
+
+    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    out = []
+    for i in range(args.images):
+        rgb = generate_scene(scene_seed(0, i), args.size).image  # (S, S, 3) uint8
+        x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float()  # (1, 3, S, S)
+        out.append(((x - mean) / std).to(args.device))
+    return out
+
+
+def reference_slide(seg, image, crop: int, stride: int, pad: bool,
+                    canvas_add: str = 'slice'):
+    """SCLIP ``forward_slide`` (clip_segmentor.py@d84d4ab): one window at a time, float32.
+
+    Per window: encode at batch 1, unit features, cosine with the text, bilinear upsampling to
+    the window, added into the canvas; the canvas is divided by the window count. Padding, if
+    ``pad``, is ClearCLIP's ``compute_padsize`` (centred, extra pixel right/bottom); otherwise
+    the stride-p patch conv ignores the remainder, as SCLIP's.
+
+    Args:
+        seg: an :class:`OpenVocabSegmentor` (its backbone and text embeddings are used).
+        image: (1, 3, H, W) CLIP-normalised.
+        canvas_add: ``'pad'`` adds each window as the released code does, zero-padded to the
+            whole image (``preds += F.pad(crop_seg_logit, ...)``: a (1, Q, H, W) temporary and
+            a whole-canvas add per window); ``'slice'`` adds it into its canvas slice. Both give
+            the same bits (x + 0 = x).
+
+    Returns:
+        (1, Q, H, W) float32 raw cosine logits.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    _, _, H, W = image.shape
+    text = seg.classifier.embeddings  # (Q, E)
+    p = seg.backbone.output_stride
+    canvas = image.new_zeros((1, text.shape[0], H, W))
+    count = image.new_zeros((1, 1, H, W))
+    for i in range(max(H - crop + stride - 1, 0) // stride + 1):
+        for j in range(max(W - crop + stride - 1, 0) // stride + 1):
+            y2, x2 = min(i * stride + crop, H), min(j * stride + crop, W)
+            y1, x1 = max(y2 - crop, 0), max(x2 - crop, 0)
+            window = image[:, :, y1:y2, x1:x2]
+            h, w = window.shape[2:]
+            left = top = 0
+            if pad:
+                extra_w, extra_h = -w % p, -h % p
+                left, top = extra_w // 2, extra_h // 2
+                window = F.pad(window, (left, extra_w - left, top, extra_h - top))
+                size = window.shape[2:]
+            else:
+                window, size = window[:, :, :h - h % p, :w - w % p], (h, w)
+            feats = seg.backbone.encode_dense(window)  # (1, E, h', w')
+            feats = feats / feats.norm(dim=1, keepdim=True)
+            logits = torch.einsum('behw,qe->bqhw', feats, text)  # (1, Q, h', w')
+            logits = F.interpolate(logits, size=size, mode='bilinear', align_corners=False)
+            logits = logits[:, :, top:top + h, left:left + w]  # (1, Q, h, w)
+            if canvas_add == 'pad':
+                canvas += F.pad(logits, (x1, W - x2, y1, H - y2))
+            else:
+                canvas[:, :, y1:y2, x1:x2] += logits
+            count[:, :, y1:y2, x1:x2] += 1
+    return canvas / count
+
+
+# ----------------------------------------------------------------------------- workers
+def set_threads(args: argparse.Namespace) -> None:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+
+def worker_gemm(args: argparse.Namespace) -> dict:
+    """GEMM GFLOP/s per dtype, measured in this process."""
+    import torch
+
+    from denseclip.utils.perf import gemm_gflops
+
+    set_threads(args)
+    dtypes = ['fp32', 'bf16'] + (['fp16'] if args.device == 'cuda' else [])
+    return dict(gemm_gflops={d: gemm_gflops(d, args.device, args.gemm_size) for d in dtypes},
+                threads=torch.get_num_threads())
+
+
+def worker_image(args: argparse.Namespace, path: str, out_dir: Path) -> dict:
+    """Time one path over the toy images; save its logits and labels for the comparison."""
+    import torch
+
+    from denseclip.apis.segmenter import METHOD_SETTINGS
+    from denseclip.models.segmentors import slide_windows
+    from denseclip.utils.perf import MemoryMeter, count_flops, time_runs
+
+    reference = path.startswith('reference')
+    dtype = 'fp32' if reference else path.split('_')[1]
+    seg = build_segmentor(args, dtype, 1 if reference else args.window_batch)
+    images = toy_images(args)
+    size = (args.size, args.size)
+    pad = METHOD_SETTINGS.get(args.method, {}).get('pad_to_patch', False)
+    canvas_add = 'slice' if path == 'reference_slice' else 'pad'
+    results: list[tuple] = []
+
+    def run_reference():
+        results.clear()
+        with torch.no_grad():  # mmengine's test loop
+            for image in images:
+                logits = reference_slide(seg, image, args.crop, args.stride, pad, canvas_add)
+                # the released code resizes to ori_shape even when it is the same size
+                logits = torch.nn.functional.interpolate(logits, size=size, mode='bilinear',
+                                                         align_corners=False)
+                results.append((logits[0], seg.postprocess(logits[0])[1]))
+
+    def run_ours():
+        results.clear()
+        with torch.inference_mode():
+            for image in images:
+                logits = seg.inference(image, size)
+                results.append((logits[0], seg.postprocess(logits[0])[1]))
+
+    meter = MemoryMeter(args.device)
+    meter.start()
+    times = time_runs(run_reference if reference else run_ours, args.repeat, args.device)
+    out = dict(meter.stop(), dtype=dtype, window_batch=1 if reference else seg.window_batch,
+               seconds_per_image=statistics.median(times) / len(images),
+               seconds_runs=times, checksum=checksum(seg), num_queries=seg.num_queries)
+    np.save(out_dir / f'{path}_logits.npy', torch.stack([r[0] for r in results]).cpu().numpy())
+    np.save(out_dir / f'{path}_labels.npy', torch.stack([r[1] for r in results]).cpu().numpy())
+    boxes = slide_windows(args.size, args.size, args.crop, args.stride)
+    crops = torch.cat([images[0][:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in boxes])
+    batch = crops[:seg.window_batch]
+    per_window = count_flops(lambda: seg.window_logits(batch)) / len(batch)
+    out.update(windows=len(boxes), gflop_per_window=per_window / 1e9,
+               gflop_per_image=per_window * len(boxes) / 1e9)
+    return out
+
+
+def worker_memory(args: argparse.Namespace) -> dict:
+    """Peak memory of one (image size, window batch) run of the segmentor or the reference."""
+    import torch
+
+    from denseclip.apis.segmenter import METHOD_SETTINGS
+    from denseclip.models.segmentors import slide_windows
+    from denseclip.utils.perf import MemoryMeter, synchronize
+
+    width, height = args.mem_size
+    reference = args.mem_path == 'reference'
+    pad = METHOD_SETTINGS.get(args.method, {}).get('pad_to_patch', False)
+    seg = build_segmentor(args, 'fp32' if reference else args.dtype,
+                          1 if reference else args.window_batch)
+    image = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(0))
+    image = image.to(args.device)
+    meter = MemoryMeter(args.device)
+    meter.start()
+    start = time.perf_counter()
+    with torch.inference_mode():
+        if reference:
+            logits = reference_slide(seg, image, args.crop, args.stride, pad)
+        else:
+            logits = seg.inference(image, (height, width))
+        seg.postprocess(logits[0])
+    synchronize(args.device)
+    seconds = time.perf_counter() - start
+    windows = len(slide_windows(height, width, args.crop, args.stride))
+    q = seg.num_queries
+    return dict(meter.stop(), width=width, height=height, windows=windows,
+                window_batch=1 if reference else args.window_batch,
+                path='reference' if reference else f'ours_{args.dtype}', seconds=seconds,
+                canvas_mib=q * height * width * 4 / MIB,
+                all_windows_logits_mib=windows * q * args.crop ** 2 * 4 / MIB)
+
+
+def worker_text(args: argparse.Namespace, out_dir: Path) -> dict:
+    """Full-context reference, trimmed cold build and cache hit of one classifier."""
+    import open_clip
+    import torch
+    import torch.nn.functional as F
+
+    import denseclip  # noqa: F401
+    from denseclip.clip import load_clip
+    from denseclip.models.text import Vocabulary, build_text_classifier
+    from denseclip.models.text.templates import get_templates
+    from denseclip.utils.perf import synchronize
+
+    torch.manual_seed(0)
+    clip, source = load_clip(args.model, args.pretrained)
+    clip = clip.to(args.device)
+    name = source.model if source.model in open_clip.list_models() else 'ViT-B-16'
+    tokenizer = open_clip.get_tokenizer(name)
+    vocab = Vocabulary.from_list(ade20k_names(args.text_classes))
+    templates = get_templates(args.templates)
+    prompts = [t.format(q) for q in vocab.queries for t in templates]
+    batch_size = 256  # build_text_classifier's default
+
+    def full_context() -> torch.Tensor:
+        chunks, kept = [], []
+        with torch.inference_mode():
+            for start in range(0, len(prompts), batch_size):
+                tokens = tokenizer(prompts[start:start + batch_size]).to(args.device)
+                kept.append(int(tokens.argmax(-1).max()) + 1)  # the trimmed encoder's length
+                chunks.append(F.normalize(clip.encode_text(tokens).float(), dim=-1))
+            emb = torch.cat(chunks).view(len(vocab.queries), len(templates), -1)  # (Q, T, D)
+        full_context.kept = kept
+        return F.normalize(emb.mean(1), dim=-1)  # (Q, D)
+
+    def timed(fn: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, float]:
+        synchronize(args.device)
+        start = time.perf_counter()
+        value = fn()
+        synchronize(args.device)
+        return value, time.perf_counter() - start
+
+    cache = out_dir / 'text-cache'
+    model_id = f'benchmark:{uuid.uuid4().hex}'  # a fresh key: the first build is cold
+
+    def ours() -> torch.Tensor:
+        return build_text_classifier(clip, tokenizer, vocab, templates, model_id=model_id,
+                                     cache_dir=cache).embeddings
+
+    reference, t_full = timed(full_context)
+    cold, t_cold = timed(ours)
+    cached, t_cache = timed(ours)
+    return dict(classes=vocab.num_classes, templates=len(templates), prompts=len(prompts),
+                context_length=int(clip.positional_embedding.shape[0]),
+                mean_trimmed_length=statistics.mean(full_context.kept),
+                seconds_full_context=t_full, seconds_trimmed_cold=t_cold,
+                seconds_cache=t_cache, speedup_trimmed=t_full / t_cold,
+                max_abs_diff_trimmed_vs_full=float((cold - reference).abs().max()),
+                max_abs_diff_cache_vs_cold=float((cached - cold).abs().max()))
+
+
+# ----------------------------------------------------------------------------- orchestration
+def spawn(args: argparse.Namespace, out_dir: Path, name: str, *extra: str) -> dict:
+    """Run one worker in a fresh interpreter and return its JSON result.
+
+    Adds ``other_load``: the share of the machine's CPU time that other processes used while
+    the worker ran (threads contending for the cores skew every timing). With ``--wait-idle``
+    the worker starts on an idle machine and is rerun (up to ``--retries`` times) if the
+    machine got busy meanwhile.
+    """
+    from denseclip.utils.perf import children_cpu_seconds, cpu_busy_seconds, wait_for_idle
+
+    out = out_dir / f'{uuid.uuid4().hex}.json'
+    argv = [sys.executable, str(Path(__file__).resolve()), *args.argv, *extra, '--worker', name,
+            '--worker-dir', str(out_dir), '--worker-out', str(out)]
+    for attempt in range(args.retries + 1):
+        if args.wait_idle:
+            wait_for_idle(MAX_OTHER_LOAD, timeout=args.wait_idle)
+        logger.info('running %s %s', name, ' '.join(extra))
+        busy, own, start = cpu_busy_seconds(), children_cpu_seconds(), time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f'worker {name} failed ({done.returncode}):\n'
+                               f'{done.stderr[-4000:]}')
+        elapsed = time.perf_counter() - start
+        load = 0.0
+        if busy is not None:
+            others = cpu_busy_seconds() - busy - (children_cpu_seconds() - own)
+            load = min(max(others, 0.0) / (elapsed * (os.cpu_count() or 1)), 1.0)
+        if load <= MAX_OTHER_LOAD:
+            break
+        logger.warning('other processes used %.0f%% of the CPUs during %s (attempt %d)',
+                       100 * load, name, attempt + 1)
+    return dict(json.loads(out.read_text()), other_load=load, attempts=attempt + 1)
+
+
+def compare(out_dir: Path, a: str, b: str) -> dict:
+    """Argmax agreement and logit differences of path ``a`` against path ``b``."""
+    la, lb = np.load(out_dir / f'{a}_labels.npy'), np.load(out_dir / f'{b}_labels.npy')
+    ga, gb = np.load(out_dir / f'{a}_logits.npy'), np.load(out_dir / f'{b}_logits.npy')
+    return dict(argmax_agreement_pct=float((la == lb).mean() * 100),
+                pixels_differing=int((la != lb).sum()), pixels=int(la.size),
+                labels_identical=bool(np.array_equal(la, lb)),
+                logits_identical=bool(np.array_equal(ga, gb)),
+                max_abs_logit_diff=float(np.abs(ga - gb).max()),
+                logit_range=float(np.abs(gb).max()))
+
+
+def run_image(args: argparse.Namespace, out_dir: Path) -> dict:
+    paths = ['reference', 'reference_slice', 'ours_fp32']
+    paths += [f'ours_{args.dtype}'] if args.dtype != 'fp32' else []
+    results = {path: spawn(args, out_dir, path) for path in paths}
+    if args.wait_idle:
+        from denseclip.utils.perf import wait_for_idle
+
+        wait_for_idle(MAX_OTHER_LOAD, timeout=args.wait_idle)
+    gemm = worker_gemm(args)  # after the workers, so it never competes with them
+    if len({r['checksum'] for r in results.values()}) != 1:
+        raise RuntimeError('workers built different models: '
+                           f'{ {p: r["checksum"] for p, r in results.items()} }')
+    ref = results['reference']['seconds_per_image']
+    ref_slice = results['reference_slice']['seconds_per_image']
+    for path, r in results.items():
+        r['speedup_vs_reference'] = ref / r['seconds_per_image']
+        r['speedup_vs_reference_slice'] = ref_slice / r['seconds_per_image']
+        r['gflops_per_second'] = r['gflop_per_image'] / r['seconds_per_image']
+        peak = gemm['gemm_gflops'].get(r['dtype'])
+        r['fraction_of_gemm_peak'] = r['gflops_per_second'] / peak if peak else None
+    agreement = {f'{p}_vs_reference': compare(out_dir, p, 'reference') for p in paths[1:]}
+    if args.dtype != 'fp32':
+        agreement[f'ours_{args.dtype}_vs_ours_fp32'] = compare(out_dir, f'ours_{args.dtype}',
+                                                               'ours_fp32')
+    return dict(gemm, paths=results, agreement=agreement)
+
+
+def run_memory(args: argparse.Namespace, out_dir: Path) -> dict:
+    rows = []
+    for width, height in args.memory_sizes:
+        size = f'--mem-size={width}x{height}'
+        rows.append(spawn(args, out_dir, 'memory', size, '--mem-path=reference'))
+        for batch in args.memory_batches:
+            rows.append(spawn(args, out_dir, 'memory', size, f'--window-batch={batch}'))
+    return dict(memory=rows)
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    """A markdown table."""
+    lines = ['| ' + ' | '.join(headers) + ' |', '|' + '---|' * len(headers)]
+    lines += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
+    return '\n'.join(lines)
+
+
+def report(result: dict) -> str:
+    """The human-readable tables of a result."""
+    parts = []
+    if 'paths' in result:
+        g = result['gemm_gflops']
+        parts.append('GEMM 2048^3: ' + ', '.join(f'{k} {v:.0f} GFLOP/s' for k, v in g.items()))
+        rows = []
+        for path, r in result['paths'].items():
+            frac = r['fraction_of_gemm_peak']
+            rows.append([path, r['dtype'], r['window_batch'], f"{r['seconds_per_image']:.3f}",
+                         f"{r['speedup_vs_reference']:.2f}x",
+                         f"{r['speedup_vs_reference_slice']:.2f}x",
+                         f"{r['gflop_per_image']:.1f}", f"{r['gflops_per_second']:.0f}",
+                         f'{frac * 100:.0f}%' if frac is not None else '-',
+                         f"{r['rss_peak_delta_mib']:.0f}", f"{r['other_load'] * 100:.0f}%"])
+        parts.append(table(['path', 'dtype', 'window batch', 's/image', 'vs reference',
+                            'vs reference_slice', 'GFLOP/image', 'GFLOP/s', 'of GEMM peak',
+                            'peak RSS delta MiB', 'other load'], rows))
+        rows = [[name, f"{a['argmax_agreement_pct']:.3f}%",
+                 f"{a['pixels_differing']} / {a['pixels']}", a['logits_identical'],
+                 f"{a['max_abs_logit_diff']:.2e}", f"{a['logit_range']:.2f}"]
+                for name, a in result['agreement'].items()]
+        parts.append(table(['comparison', 'argmax agreement', 'pixels differing',
+                            'logits identical', 'max abs logit diff', 'max abs logit'], rows))
+    if 'memory' in result:
+        rows = [[f"{r['width']}x{r['height']}", r['windows'], r['path'], r['window_batch'],
+                 f"{r['rss_peak_delta_mib']:.0f}", f"{r['canvas_mib']:.0f}",
+                 f"{r['all_windows_logits_mib']:.0f}", f"{r['seconds']:.1f}",
+                 f"{r['other_load'] * 100:.0f}%"] for r in result['memory']]
+        parts.append(table(['image WxH', 'windows', 'path', 'window batch',
+                            'peak RSS delta MiB', 'one QxHxW canvas MiB',
+                            'all windows logits MiB', 's', 'other load'], rows))
+    if 'text' in result:
+        t = result['text']
+        parts.append(table(
+            ['prompts', 'tokens (full / trimmed mean)', 'full context s', 'trimmed cold s',
+             'speedup', 'cache s', 'max abs diff trimmed vs full', 'cache vs cold',
+             'other load'],
+            [[f"{t['classes']} x {t['templates']} = {t['prompts']}",
+              f"{t['context_length']} / {t['mean_trimmed_length']:.1f}",
+              f"{t['seconds_full_context']:.2f}", f"{t['seconds_trimmed_cold']:.2f}",
+              f"{t['speedup_trimmed']:.1f}x", f"{t['seconds_cache']:.3f}",
+              f"{t['max_abs_diff_trimmed_vs_full']:.1e}",
+              f"{t['max_abs_diff_cache_vs_cold']:.1e}", f"{t['other_load'] * 100:.0f}%"]]))
+    return '\n\n'.join(parts)
+
+
+def environment() -> dict:
+    """Versions and CPU facts that explain the numbers, read in a worker-free way."""
+    cpu = 'unknown'
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                cpu = line.split(':', 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return dict(cpu=cpu, cpu_count=os.cpu_count(), python=sys.version.split()[0])
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'WxH' -> (W, H)."""
+    try:
+        width, height = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r}: expected WIDTHxHEIGHT, e.g. 2048x1024')
+    return width, height
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument('--memory', action='store_true', help='peak memory vs size and batch')
+    mode.add_argument('--text', action='store_true', help='text classifier build times')
+    p.add_argument('--method', default='sclip', help='a dense method name (METHODS)')
+    p.add_argument('--model', default='ViT-B-16', help='open_clip name or model JSON')
+    p.add_argument('--pretrained', default=None, help='weights file or tag (default random)')
+    p.add_argument('--vocab', choices=('ade20k', 'toy'), default=None,
+                   help='class names; default toy for the toy model, else ade20k')
+    p.add_argument('--classes', type=int, default=150, help='ADE20K classes (image modes)')
+    p.add_argument('--size', type=int, default=448, help='square image side (image mode)')
+    p.add_argument('--crop', type=int, default=224)
+    p.add_argument('--stride', type=int, default=112)
+    p.add_argument('--dtype', choices=DTYPES, default='bf16',
+                   help="the segmentor's precision; float32 is always measured too")
+    p.add_argument('--window-batch', type=int, default=8, help="the segmentor's (default 8)")
+    p.add_argument('--images', type=int, default=1, help='toy scenes per timed run')
+    p.add_argument('--repeat', type=int, default=3, help='timed runs after one warm-up')
+    p.add_argument('--device', default='cpu', choices=('cpu', 'cuda'))
+    p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads')
+    p.add_argument('--gemm-size', type=int, default=2048)
+    p.add_argument('--memory-sizes', type=lambda s: [parse_size(v) for v in s.split(',')],
+                   default=[(1024, 512), (2048, 1024)], help='e.g. 1024x512,2048x1024')
+    p.add_argument('--memory-batches', type=lambda s: [int(v) for v in s.split(',')],
+                   default=[1, 8, 16], help='window batches of --memory, e.g. 1,8,16')
+    p.add_argument('--text-classes', type=int, default=150, help='ADE20K classes (--text)')
+    p.add_argument('--templates', default='openai_imagenet', help='template set (--text)')
+    p.add_argument('--wait-idle', type=float, default=0.0, metavar='SECONDS',
+                   help='before each worker, wait up to SECONDS for an idle machine')
+    p.add_argument('--retries', type=int, default=0,
+                   help='rerun a worker during which other processes used > 10%% of the CPUs')
+    p.add_argument('--json', type=Path, default=None, help='write the results here')
+    # internal: one measurement in this process (see spawn)
+    p.add_argument('--worker', default=None, help=argparse.SUPPRESS)
+    p.add_argument('--worker-dir', type=Path, default=None, help=argparse.SUPPRESS)
+    p.add_argument('--worker-out', type=Path, default=None, help=argparse.SUPPRESS)
+    p.add_argument('--mem-size', type=parse_size, default=None, help=argparse.SUPPRESS)
+    p.add_argument('--mem-path', default='ours', help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.vocab is None:
+        toy = str(args.model).endswith('.json') and Path(args.model).resolve() == TOY_CONFIG
+        args.vocab = 'toy' if toy else 'ade20k'
+    if args.dtype == 'fp16' and args.device != 'cuda':
+        p.error("--dtype fp16 is CUDA autocast; use --device cuda, or --dtype bf16 on the CPU")
+    if min(args.size, args.crop, args.stride, args.repeat, args.images, args.window_batch) < 1:
+        p.error('--size, --crop, --stride, --repeat, --images, --window-batch must be >= 1')
+    args.argv = [a for a in argv if a not in ('--memory', '--text')]
+    return args
+
+
+def run_worker(args: argparse.Namespace) -> None:
+    set_threads(args)
+    name = args.worker
+    if name == 'memory':
+        out = worker_memory(args)
+    elif name == 'text':
+        out = worker_text(args, args.worker_dir)
+    else:
+        out = worker_image(args, name, args.worker_dir)
+    args.worker_out.write_text(json.dumps(out))
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    if args.worker:
+        logging.basicConfig(level=logging.WARNING)
+        run_worker(args)
+        return None
+    logging.basicConfig(level=logging.INFO, format='%(message)s')
+    with tempfile.TemporaryDirectory(prefix='denseclip-bench-') as tmp:
+        out_dir = Path(tmp)
+        if args.text:
+            result = dict(text=spawn(args, out_dir, 'text'))
+        elif args.memory:
+            result = run_memory(args, out_dir)
+        else:
+            result = run_image(args, out_dir)
+    config = {k: v for k, v in vars(args).items() if k not in (
+        'argv', 'worker', 'worker_dir', 'worker_out', 'mem_size', 'mem_path', 'json')}
+    result = dict(config=json.loads(json.dumps(config, default=str)), environment=environment(),
+                  **result)
+    logger.info('\n%s\n', report(result))
+    if args.json is not None:
+        args.json.write_text(json.dumps(result, indent=2))
+        logger.info('wrote %s', args.json)
+    return result
+
+
+if __name__ == '__main__':
+    main()
