@@ -2,9 +2,11 @@
 
 The model is open_clip's own ``CLIP`` built from ``denseclip/toy/toy_clip.json`` (ViT with
 16-pixel patches at 224, QuickGELU, OpenAI state-dict layout). Each step draws a batch of
-scene-caption pairs from ``denseclip/toy/world.py``: a quarter are whole scenes, three quarters crops
-of them resized to 224 (around one thing, or anywhere) captioned with just the classes they
-show. The loss is CLIP's symmetric InfoNCE with every pair that names the same set of classes
+scenes from ``denseclip/toy/world.py`` and cuts windows of g x g patches out of them at native
+scale (g = 5, 7, 10 or 14, one g per step, 14 = the whole scene), each captioned with just the
+classes it shows and encoded with its own patches' positional embeddings. The image embedding
+is the mean of the patch tokens (``pool_type: avg`` in toy_clip.json).
+The loss is CLIP's symmetric InfoNCE with every pair that names the same set of classes
 counted as a positive (the toy world repeats captions within a batch, which plain CLIP would
 push apart). Everything is seeded: data from the step index, weights from ``--seed``.
 
