@@ -3,7 +3,8 @@
 A scene is a textured "stuff" background (``sky`` above a wavy horizon, one or two of
 ``grass``, ``water``, ``sand`` below it) with 1-4 flat-coloured "things" on top, each class a
 colour and a shape of its own (``red circle``, ``pink ring``, ...). Every pixel belongs to
-exactly one class of :data:`TOY_CLASSES`, so there is no background class and no ignore label. The caption names
+exactly one class of :data:`TOY_CLASSES`, so there is no background class and no ignore
+label. The caption names
 exactly the classes present in the label map: ``"a photo of a red circle and a black cross on
 grass under the sky."``.
 
