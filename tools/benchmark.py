@@ -10,7 +10,9 @@ Three modes, each measured on one seeded model (random weights unless ``--pretra
   ``--dtype``. Also their ratios, argmax agreement and logit differences, peak resident
   memory, the machine's GEMM throughput and the share of it each path reaches (FLOPs counted
   by ``FlopCounterMode``).
-* ``--memory``: peak resident memory of (b) for large images and several window batches.
+* ``--memory``: peak resident memory of (a) and (b) for large images and several window
+  batches, after a one-window warm-up (one-time allocations such as the kept bf16 weight
+  casts are reported apart).
 * ``--text``: building the text classifier with full 77-token prompts (reference,
   ``encode_text``), with the trimmed encoder (cold), and from the disk cache.
 
@@ -97,6 +99,17 @@ def build_segmentor(args: argparse.Namespace, dtype: str, window_batch: int):
     seg = seg.to(args.device).eval()
     seg.set_vocabulary(names)  # text embeddings on the model's device
     return seg
+
+
+def cast_weights_mib(seg) -> float:
+    """Size of the low-precision weight copies the segmentor keeps (0 for float32)."""
+    from denseclip.models.segmentors.open_vocab import PRECISIONS, autocast_weights
+
+    dtype = PRECISIONS[seg.dtype]
+    if dtype is None:
+        return 0.0
+    numel = sum(p.numel() for p in autocast_weights(seg.backbone).values())
+    return numel * dtype.itemsize / MIB
 
 
 def checksum(module) -> float:
@@ -238,7 +251,8 @@ def worker_image(args: argparse.Namespace, path: str, out_dir: Path) -> dict:
     times = time_runs(run_reference if reference else run_ours, args.repeat, args.device)
     out = dict(meter.stop(), dtype=dtype, window_batch=1 if reference else seg.window_batch,
                seconds_per_image=statistics.median(times) / len(images),
-               seconds_runs=times, checksum=checksum(seg), num_queries=seg.num_queries)
+               seconds_runs=times, checksum=checksum(seg), num_queries=seg.num_queries,
+               cast_weights_mib=cast_weights_mib(seg))
     np.save(out_dir / f'{path}_logits.npy', torch.stack([r[0] for r in results]).cpu().numpy())
     np.save(out_dir / f'{path}_labels.npy', torch.stack([r[1] for r in results]).cpu().numpy())
     boxes = slide_windows(args.size, args.size, args.crop, args.stride)
@@ -265,15 +279,21 @@ def worker_memory(args: argparse.Namespace) -> dict:
                           1 if reference else args.window_batch)
     image = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(0))
     image = image.to(args.device)
+
+    def segment(x):
+        with torch.inference_mode():
+            if reference:  # the released loop: each window zero-padded to the image
+                logits = reference_slide(seg, x, args.crop, args.stride, pad, 'pad')
+            else:
+                logits = seg.inference(x, tuple(x.shape[2:]))
+            seg.postprocess(logits[0])
+
+    # one window first: one-time allocations (bf16 weight casts, kernel caches) are not peaks
+    segment(image[:, :, :args.crop, :args.crop])
     meter = MemoryMeter(args.device)
     meter.start()
     start = time.perf_counter()
-    with torch.inference_mode():
-        if reference:
-            logits = reference_slide(seg, image, args.crop, args.stride, pad)
-        else:
-            logits = seg.inference(image, (height, width))
-        seg.postprocess(logits[0])
+    segment(image)
     synchronize(args.device)
     seconds = time.perf_counter() - start
     windows = len(slide_windows(height, width, args.crop, args.stride))
@@ -282,7 +302,8 @@ def worker_memory(args: argparse.Namespace) -> dict:
                 window_batch=1 if reference else args.window_batch,
                 path='reference' if reference else f'ours_{args.dtype}', seconds=seconds,
                 canvas_mib=q * height * width * 4 / MIB,
-                all_windows_logits_mib=windows * q * args.crop ** 2 * 4 / MIB)
+                all_windows_logits_mib=windows * q * args.crop ** 2 * 4 / MIB,
+                cast_weights_mib=0.0 if reference else cast_weights_mib(seg))
 
 
 def worker_text(args: argparse.Namespace, out_dir: Path) -> dict:
@@ -462,11 +483,13 @@ def report(result: dict) -> str:
     if 'memory' in result:
         rows = [[f"{r['width']}x{r['height']}", r['windows'], r['path'], r['window_batch'],
                  f"{r['rss_peak_delta_mib']:.0f}", f"{r['canvas_mib']:.0f}",
-                 f"{r['all_windows_logits_mib']:.0f}", f"{r['seconds']:.1f}",
-                 f"{r['other_load'] * 100:.0f}%"] for r in result['memory']]
+                 f"{r['all_windows_logits_mib']:.0f}", f"{r['cast_weights_mib']:.0f}",
+                 f"{r['seconds']:.1f}", f"{r['other_load'] * 100:.0f}%"]
+                for r in result['memory']]
         parts.append(table(['image WxH', 'windows', 'path', 'window batch',
                             'peak RSS delta MiB', 'one QxHxW canvas MiB',
-                            'all windows logits MiB', 's', 'other load'], rows))
+                            'all windows logits MiB', 'kept weight casts MiB', 's',
+                            'other load'], rows))
     if 'text' in result:
         t = result['text']
         parts.append(table(
