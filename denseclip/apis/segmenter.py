@@ -20,8 +20,9 @@ from denseclip.models.dense import METHODS
 from denseclip.models.text import Vocabulary
 from denseclip.registry import MODELS
 
-# Each method's inference settings in its reference harness (reference notes §2.2-§2.3):
-# short side S, window crop/stride (0 = whole image), logit scale, window padding, refiner.
+# Each method's inference settings in its reference harness (reference notes §2.2-§2.3, §7-§9):
+# short side S, window crop/stride (0 = whole image), logit scale, window padding, refiners;
+# ``method`` names the backbone's dense method where it is not the key itself.
 METHOD_SETTINGS: dict[str, dict] = {
     'vanilla': dict(short_side=336, slide_crop=224, slide_stride=112, logit_scale=40.0),
     'maskclip': dict(short_side=512, slide_crop=0, logit_scale=100.0),
@@ -30,6 +31,21 @@ METHOD_SETTINGS: dict[str, dict] = {
                       pad_to_patch=True),
     'naclip': dict(short_side=336, slide_crop=224, slide_stride=112, logit_scale=40.0,
                    refiner=dict(type='PAMRRefiner', num_iter=10, dilations=(8, 16))),
+    # CLIPtrase: one pass over the whole image at S = 224, 100·cos, DBSCAN region vote.
+    'cliptrase': dict(short_side=224, slide_crop=0, logit_scale=100.0,
+                      patch_refiner=dict(type='CLIPtraseRegionRefiner', mode='vote',
+                                         preset=224)),
+    # ProxyCLIP: 336/112 windows padded to multiples of 56; the proxy is METHODS['proxyclip']'s
+    # DINO ViT-B/8 unless ``proxy=`` replaces it.
+    'proxyclip': dict(short_side=336, slide_crop=336, slide_stride=112, logit_scale=40.0,
+                      pad_to_patch=True, pad_multiple=56, name_sep='; '),
+    # CLIP-DINOiser: MaskCLIP features pooled by the trained heads (``heads=`` file; sizes are
+    # read from it), windows' softmax(100·cos) averaged; the FOUND override is off (it needs a
+    # background class first in the vocabulary: feature_refiner=dict(..., apply_found=True)).
+    'clip_dinoiser': dict(method='maskclip', short_side=448, slide_crop=448, slide_stride=224,
+                          logit_scale=100.0, pad_to_patch=True, window_softmax=True,
+                          feature_refiner=dict(type='CLIPDINOiserRefiner', in_channels=None,
+                                               proj_channels=None)),
 }
 
 
@@ -113,7 +129,9 @@ class OpenVocabSegmenter:
         pretrained: open_clip tag, weights file, or None (random weights).
         device: ``'cpu'`` or ``'cuda'``.
         **settings: segmentor settings overriding the method's defaults (``short_side``,
-            ``slide_crop``, ``logit_scale``, ``prob_thd``, ...).
+            ``slide_crop``, ``logit_scale``, ``prob_thd``, ...), and ``proxy=`` (ProxyCLIP's
+            proxy config, e.g. ``dict(type='DINOProxy', model=..., pretrained='/path')``) and
+            ``heads=`` (CLIP-DINOiser's trained heads file, required for that method).
     """
 
     def __init__(self, method: str = 'sclip', model: str | os.PathLike | None = 'ViT-B-16',
@@ -124,7 +142,23 @@ class OpenVocabSegmenter:
         settings = dict(copy.deepcopy(METHOD_SETTINGS[method]), **settings)
         short_side = settings.pop('short_side')
         backbone = dict(type='CLIPViT', model=model, pretrained=pretrained,
-                        **copy.deepcopy(METHODS[method]))
+                        **copy.deepcopy(METHODS[settings.pop('method', method)]))
+        proxy = settings.pop('proxy', None)
+        if proxy is not None:
+            if backbone['dense']['type'] != 'ProxyCLIPAttention':
+                raise ValueError(f'proxy= is a ProxyCLIP setting; method={method!r}')
+            backbone['dense']['proxy'] = proxy
+        heads = settings.pop('heads', None)
+        if settings.get('feature_refiner', {}).get('type') == 'CLIPDINOiserRefiner':
+            if heads is None and settings['feature_refiner'].get('checkpoint') is None:
+                raise ValueError("method='clip_dinoiser' needs its trained heads: pass "
+                                 "heads='/path/to/last.pt' (the released checkpoints/last.pt "
+                                 'of wysoczanska/clip_dinoiser, or clip_dinoiser_heads.safetensors '
+                                 'from tools/train.py)')
+            if heads is not None:
+                settings['feature_refiner']['checkpoint'] = os.fspath(heads)
+        elif heads is not None:
+            raise ValueError(f'heads= is a CLIP-DINOiser setting; method={method!r}')
         if settings.pop('backbone_type', None) == 'CLIPResNet':
             backbone = dict(type='CLIPResNet', model=model, pretrained=pretrained)
         segmentor = MODELS.build(dict(type='OpenVocabSegmentor', backbone=backbone, **settings))

@@ -8,7 +8,7 @@ from .base import DenseAttention, VanillaAttention, block_qkv, merge_heads
 from .clearclip import ClearCLIPAttention, clearclip_attn
 from .cliptrase import (CLIPtraseAttention, CLIPtraseRegionRefiner, cliptrase_attn,
                         cliptrase_correlation)
-from .maskclip import MaskCLIPAttention, kspd_refine
+from .maskclip import KSPDRefiner, MaskCLIPAttention, kspd_refine
 from .naclip import NACLIPAttention, naclip_attn, neighbourhood_prior
 from .proxyclip import ProxyCLIPAttention, proxy_attention
 from .sclip import SCLIPAttention, sclip_attn
@@ -30,7 +30,7 @@ METHODS: dict[str, dict] = {
 __all__ = [
     'METHODS', 'DenseAttention', 'VanillaAttention', 'MaskCLIPAttention', 'SCLIPAttention',
     'ClearCLIPAttention', 'NACLIPAttention', 'block_qkv', 'merge_heads', 'sclip_attn',
-    'clearclip_attn', 'naclip_attn', 'neighbourhood_prior', 'kspd_refine',
+    'clearclip_attn', 'naclip_attn', 'neighbourhood_prior', 'kspd_refine', 'KSPDRefiner',
     'CLIPtraseAttention', 'CLIPtraseRegionRefiner', 'cliptrase_attn', 'cliptrase_correlation',
     'ProxyCLIPAttention', 'proxy_attention'
 ]

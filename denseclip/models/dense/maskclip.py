@@ -5,13 +5,14 @@ arXiv: https://arxiv.org/abs/2112.01071 — code: chongzhou96/MaskCLIP@245d31f.
 Against plain CLIP, the last block's attention is replaced by the identity: each token keeps
 its own value, ``x + o(v)``, then the FFN (the "v-path"). [CLS] is dropped by the segmentor.
 The ResNet variant (attention pool's v/c projections) lives in ``CLIPResNet.encode_dense``.
-MaskCLIP+'s "kspd" inference adds key smoothing and prompt denoising (:func:`kspd_refine`).
+MaskCLIP+'s "kspd" inference adds key smoothing and prompt denoising (:func:`kspd_refine`,
+the segmentor's patch refiner :class:`KSPDRefiner`).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from denseclip.registry import MODELS
 
@@ -66,3 +67,27 @@ def kspd_refine(logits: Tensor, keys: Tensor | None, *, ks_thresh: float = 1.0,
         probs = torch.where(selected, smoothed, probs)
         out = probs.transpose(1, 2).reshape(B, K, h, w)  # (B, K, h, w)
     return out
+
+
+@MODELS.register_module()
+class KSPDRefiner(nn.Module):
+    """:func:`kspd_refine` as a patch refiner of the segmentor (``patch_refiner=``): the keys
+    are the backbone's ``patch_keys`` of the same forward pass.
+
+    Args:
+        ks_thresh: KS threshold (released: 1.0); 0 disables key smoothing.
+        pd_thresh: PD threshold (released: 0.5); 0 disables prompt denoising.
+    """
+
+    def __init__(self, ks_thresh: float = 1.0, pd_thresh: float = 0.5) -> None:
+        super().__init__()
+        self.ks_thresh = ks_thresh
+        self.pd_thresh = pd_thresh
+
+    def forward(self, logits: Tensor, dense, backbone: nn.Module) -> Tensor:
+        """(B, Q, h, w) patch cosine logits -> KSPD output of the same shape."""
+        keys = backbone.patch_keys(dense).float() if self.ks_thresh > 0 else None
+        return kspd_refine(logits, keys, ks_thresh=self.ks_thresh, pd_thresh=self.pd_thresh)
+
+    def extra_repr(self) -> str:
+        return f'ks_thresh={self.ks_thresh}, pd_thresh={self.pd_thresh}'

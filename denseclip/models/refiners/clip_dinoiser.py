@@ -220,8 +220,10 @@ class CLIPDINOiserRefiner(nn.Module):
     :meth:`override_background` on the windows' class probabilities at the patch grid.
 
     Args:
-        in_channels: D, width of CLIP's image tower (768 for ViT-B).
-        proj_channels: output channels of ``obj_proj`` (released ``in_dim``: 256).
+        in_channels: D, width of CLIP's image tower (768 for ViT-B); None: read from the
+            checkpoint.
+        proj_channels: output channels of ``obj_proj`` (released ``in_dim``: 256); None: read
+            from the checkpoint.
         gamma: correlation threshold γ (released: 0.2).
         apply_found: turn uncertain non-salient patches into background (released: VOC21 and
             COCO-Object only).
@@ -231,11 +233,18 @@ class CLIPDINOiserRefiner(nn.Module):
         guidance_block: block whose LN2 output is G (released ``feats_idx``: -3).
     """
 
-    def __init__(self, in_channels: int = 768, proj_channels: int = 256, gamma: float = 0.2,
+    def __init__(self, in_channels: int | None = 768, proj_channels: int | None = 256,
+                 gamma: float = 0.2,
                  apply_found: bool = False, found_delta: float = 0.99,
                  checkpoint: str | os.PathLike | None = None,
                  guidance_block: int = GUIDANCE_BLOCK) -> None:
         super().__init__()
+        state = load_clip_dinoiser_heads(checkpoint) if checkpoint is not None else None
+        if in_channels is None or proj_channels is None:
+            if state is None or 'obj_proj.weight' not in state:
+                raise ValueError('CLIPDINOiserRefiner: in_channels/proj_channels=None are read '
+                                 'from the heads checkpoint; pass checkpoint= or both sizes')
+            proj_channels, in_channels = state['obj_proj.weight'].shape[:2]
         self.obj_proj = nn.Conv2d(in_channels, proj_channels, 3, padding=1,
                                   padding_mode='replicate')
         self.bkg_decoder = nn.Conv2d(in_channels, 1, 1)
@@ -243,9 +252,8 @@ class CLIPDINOiserRefiner(nn.Module):
         self.apply_found = apply_found
         self.found_delta = found_delta
         self.guidance_block = guidance_block
-        if checkpoint is not None:
-            load_state_dict_strict(self, load_clip_dinoiser_heads(checkpoint),
-                                   source=os.fspath(checkpoint))
+        if state is not None:
+            load_state_dict_strict(self, state, source=os.fspath(checkpoint))
 
     def guidance(self, dense: DenseOutput, backbone: CLIPViT) -> Tensor:
         """G (B, D, h, w) from a :class:`DenseOutput` of ``backbone`` (a ``CLIPViT``)."""

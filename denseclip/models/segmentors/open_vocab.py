@@ -4,13 +4,17 @@ Call graph (mmseg ``BaseSegmentor`` contract)::
 
     predict(inputs, data_samples)
       └─ per image: inference(img, ori_shape)
-           ├─ slide_inference() | window_logits(image)   cosine logits (Q, H, W)
+           ├─ slide_inference() | window_logits(image)   window scores (Q, H, W)
            │    └─ per batch of windows: window_logits(crops) -> add into the canvas
-           │         └─ encode_dense [autocast if dtype != 'fp32'] -> float32 cosine
-           │            with text -> upsample to the window
-           ├─ resize to ori_shape, optional refiner (PAMR) on the raw cosine
-      └─ postprocess(): softmax(logit_scale·cos) over queries -> max over synonyms
-                        -> area_thd (SCLIP) -> argmax -> prob_thd -> SegDataSample
+           │         ├─ forward_dense [autocast if dtype != 'fp32'] -> DenseOutput
+           │         ├─ feature_refiner(feats, dense, backbone)      (CLIP-DINOiser)
+           │         ├─ float32 cosine with the text (b, Q, h', w')
+           │         ├─ patch_refiner(logits, dense, backbone)       (CLIPtrase, KSPD)
+           │         ├─ window_softmax: softmax(logit_scale·cos) [+ FOUND override]
+           │         └─ upsample to the window
+           ├─ resize to ori_shape, optional refiner (PAMR) on the merged scores
+      └─ postprocess(): softmax(logit_scale·cos) over queries (unless window_softmax)
+                        -> max over synonyms -> area_thd (SCLIP) -> argmax -> prob_thd
 
 Slide windows follow the reference grid of SCLIP/NACLIP/ClearCLIP/ProxyCLIP ``forward_slide``
 (SCLIP clip_segmentor.py@d84d4ab): ``h_grids = max(H - crop + stride - 1, 0) // stride + 1``,
@@ -24,6 +28,7 @@ are cast once and kept (:func:`autocast_weights`).
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Sequence
 
@@ -36,7 +41,7 @@ from mmseg.structures import SegDataSample
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from denseclip.models.dense import kspd_refine
+from denseclip.models.backbones import DenseOutput
 from denseclip.models.text import (TextClassifier, Vocabulary, build_text_classifier,
                                    file_fingerprint)
 from denseclip.registry import MODELS
@@ -81,16 +86,14 @@ def autocast_weights(backbone: nn.Module) -> dict[str, Tensor]:
 
 
 class _DenseForward(nn.Module):
-    """``backbone.forward_dense`` (and patch keys) as ``forward``, for ``functional_call``."""
+    """``backbone.forward_dense`` as ``forward``, for ``functional_call``."""
 
-    def __init__(self, backbone: nn.Module, keys: bool) -> None:
+    def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
         self.backbone = backbone
-        self.keys = keys
 
-    def forward(self, crops: Tensor) -> tuple[Tensor, Tensor | None]:
-        dense = self.backbone.forward_dense(crops)
-        return dense.feats, self.backbone.patch_keys(dense) if self.keys else None
+    def forward(self, crops: Tensor) -> DenseOutput:
+        return self.backbone.forward_dense(crops)
 
 
 def slide_windows(height: int, width: int, crop: int, stride: int
@@ -164,14 +167,27 @@ class OpenVocabSegmentor(BaseSegmentor):
         pad_to_patch: zero-pad each window, centred, to a multiple of the output stride
             (ClearCLIP, ProxyCLIP). Otherwise pixels beyond the last whole patch are ignored and
             the logits stretched over them, as SCLIP/NACLIP's strided conv does.
+        pad_multiple: with ``pad_to_patch``, pad to a multiple of lcm(pad_multiple, output
+            stride) instead (ProxyCLIP: 56, so that its proxy's grid divides the window too).
         window_batch: windows per forward pass (bounds memory, not the window count).
         dtype: precision of the image encoder: ``'fp32'``; ``'bf16'`` (autocast, CPU or CUDA)
             or ``'fp16'`` (CUDA autocast). Text embeddings, cosine, upsampling, window merging
             and softmax are float32 in every case.
-        refiner: config of a refiner applied to the merged raw cosine logits at the original
-            image size, e.g. ``dict(type='PAMRRefiner')`` (NACLIP).
-        kspd: MaskCLIP+ key smoothing / prompt denoising thresholds, e.g.
-            ``dict(ks_thresh=1.0, pd_thresh=0.5)``, applied per window at patch resolution.
+        refiner: config of a refiner applied to the merged scores at the original image size,
+            ``refiner(image, scores)``, e.g. ``dict(type='PAMRRefiner')`` (NACLIP).
+        feature_refiner: config of a module applied to each window batch's dense features
+            before the cosine, ``feature_refiner(feats, dense, backbone)`` with the backbone's
+            :class:`DenseOutput`, e.g. ``dict(type='CLIPDINOiserRefiner', ...)``. With
+            ``window_softmax``, its ``override_background(probs, dense, backbone)``, if it has
+            one, edits the window probabilities (CLIP-DINOiser's FOUND override).
+        patch_refiner: config of a module applied to each window batch's patch-grid cosine
+            logits, ``patch_refiner(logits, dense, backbone)``; it may return them at the
+            window's size. E.g. ``dict(type='CLIPtraseRegionRefiner')``,
+            ``dict(type='KSPDRefiner')`` (MaskCLIP+). Its ``set_classifier(classifier)``, if it
+            has one, is called whenever the vocabulary changes.
+        window_softmax: average each window's class probabilities softmax(logit_scale·cos)
+            instead of its raw cosine (CLIP-DINOiser runs mmseg's slide inference over softmax
+            outputs); :meth:`postprocess` then takes the merged scores as probabilities.
         data_preprocessor: defaults to CLIP's mean/std with BGR->RGB (mmseg loads BGR).
     """
 
@@ -180,7 +196,9 @@ class OpenVocabSegmentor(BaseSegmentor):
                  logit_scale: float = 40.0, prob_thd: float = 0.0,
                  area_thd: float | None = None, slide_crop: int = 224,
                  slide_stride: int = 112, pad_to_patch: bool = False, window_batch: int = 8,
-                 dtype: str = 'fp32', refiner: dict | None = None, kspd: dict | None = None,
+                 dtype: str = 'fp32', refiner: dict | None = None,
+                 feature_refiner: dict | None = None, patch_refiner: dict | None = None,
+                 pad_multiple: int | None = None, window_softmax: bool = False,
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(type='mmseg.SegDataPreProcessor', mean=list(CLIP_MEAN),
@@ -188,10 +206,16 @@ class OpenVocabSegmentor(BaseSegmentor):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         self.refiner = MODELS.build(refiner) if refiner is not None else None
+        self.feature_refiner = (MODELS.build(feature_refiner) if feature_refiner is not None
+                                else None)
+        self.patch_refiner = MODELS.build(patch_refiner) if patch_refiner is not None else None
         if slide_crop < 0 or (slide_crop and slide_stride <= 0) or window_batch < 1:
             raise ValueError(f'OpenVocabSegmentor: slide_crop={slide_crop}, '
                              f'slide_stride={slide_stride}, window_batch={window_batch}; '
                              'expected crop >= 0 (0 = whole image), stride > 0, batch >= 1')
+        if pad_multiple is not None and (not pad_to_patch or pad_multiple < 1):
+            raise ValueError(f'OpenVocabSegmentor: pad_multiple={pad_multiple} needs '
+                             'pad_to_patch=True and a positive multiple')
         if dtype not in PRECISIONS:
             raise ValueError(f'OpenVocabSegmentor: dtype={dtype!r}; expected one of '
                              f'{sorted(PRECISIONS)}')
@@ -203,10 +227,11 @@ class OpenVocabSegmentor(BaseSegmentor):
         self.slide_crop = slide_crop
         self.slide_stride = slide_stride
         self.pad_to_patch = pad_to_patch
+        self.pad_multiple = pad_multiple
+        self.window_softmax = window_softmax
         self.window_batch = window_batch
         self.dtype = dtype
         self._cast_cache: tuple[tuple, dict[str, Tensor]] | None = None
-        self.kspd = kspd
         self.classifier: TextClassifier | None = None
         self._classifiers: dict[tuple, TextClassifier] = {}
         if vocabulary is not None:
@@ -229,6 +254,8 @@ class OpenVocabSegmentor(BaseSegmentor):
                 self.backbone.clip, self._tokenizer(), vocabulary, self.templates,
                 model_id=model_id)
         self.classifier = self._classifiers[key]
+        if hasattr(self.patch_refiner, 'set_classifier'):
+            self.patch_refiner.set_classifier(self.classifier)
 
     def _tokenizer(self):
         name = self.backbone.source.model
@@ -251,24 +278,25 @@ class OpenVocabSegmentor(BaseSegmentor):
         return self.classifier
 
     # ----------------------------------------------------------------- image side
-    def _encode(self, crops: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Float32 dense features (b, E, h', w') and, for KSPD, keys; autocast per ``dtype``."""
+    def _encode(self, crops: Tensor) -> DenseOutput:
+        """The backbone's :class:`DenseOutput`, autocast per ``dtype``; ``feats`` float32."""
         amp_dtype = PRECISIONS[self.dtype]
         device = crops.device.type
         if amp_dtype is torch.float16 and device != 'cuda':
             raise ValueError(f"OpenVocabSegmentor: dtype='fp16' autocasts on CUDA only; the "
                              f"input is on {device!r}: use dtype='bf16' (or 'fp32') there")
-        encoder = _DenseForward(self.backbone, keys=self.kspd is not None)
+        encoder = _DenseForward(self.backbone)
         if amp_dtype is None:
-            feats, keys = encoder(crops)
+            dense = encoder(crops)
         else:
             with torch.autocast(device, dtype=amp_dtype):
                 # the casts autocast would make, made once (_cast_weights). No weight tying:
                 # the backbone reaches one module by several names (blocks, clip.visual...),
                 # and tie_weights=True then restores some of them to the cast copy.
-                feats, keys = functional_call(encoder, self._cast_weights(amp_dtype), (crops,),
-                                              tie_weights=False)
-        return feats.float(), keys.float() if keys is not None else None
+                dense = functional_call(encoder, self._cast_weights(amp_dtype), (crops,),
+                                        tie_weights=False)
+            dense.feats = dense.feats.float()
+        return dense
 
     def _cast_weights(self, dtype: torch.dtype) -> dict[str, Tensor]:
         """``dtype`` copies of :func:`autocast_weights`, kept until a weight changes.
@@ -292,40 +320,49 @@ class OpenVocabSegmentor(BaseSegmentor):
         return self._cast_cache[1]
 
     def window_logits(self, crops: Tensor) -> Tensor:
-        """Cosine logits of same-sized windows, upsampled to the window size.
+        """Scores of same-sized windows, upsampled to the window size.
 
         Args:
             crops: (n, 3, h, w) CLIP-normalised windows, encoded ``window_batch`` at a time.
 
         Returns:
-            (n, Q, h, w) float32 raw cosine similarities (KSPD probabilities if ``kspd``).
+            (n, Q, h, w) float32: raw cosine similarities, as the patch refiner leaves them, or
+            class probabilities with ``window_softmax``.
         """
         classifier = self._require_classifier()
         n, _, h, w = crops.shape
         stride = self.backbone.output_stride
         if self.pad_to_patch:
-            pad = centred_padding(h, w, stride)
+            pad = centred_padding(h, w, math.lcm(stride, self.pad_multiple or stride))
             crops = F.pad(crops, pad)
         else:
             pad = (0, 0, 0, 0)
             crops = crops[:, :, :h - h % stride, :w - w % stride]
         out = []
         for chunk in crops.split(self.window_batch):
-            feats, keys = self._encode(chunk)
+            dense = self._encode(chunk)
+            feats = dense.feats
+            if self.feature_refiner is not None:
+                feats = self.feature_refiner(feats, dense, self.backbone)
             feats = F.normalize(feats, dim=1)
             # contiguous: for b > 1 einsum returns channels-last strides, and bilinear
             # upsampling of those rounds differently from a one-window loop's
             logits = torch.einsum('behw,qe->bqhw', feats,
                                   classifier.embeddings.float()).contiguous()  # (b, Q, h', w')
-            if self.kspd is not None:
-                logits = kspd_refine(logits, keys, **self.kspd)
+            if self.patch_refiner is not None:
+                logits = self.patch_refiner(logits, dense, self.backbone)
+            if self.window_softmax:
+                logits = torch.softmax(self.logit_scale * logits, dim=1)
+                override = getattr(self.feature_refiner, 'override_background', None)
+                if override is not None:
+                    logits = override(logits, dense, self.backbone)
             size = (h + pad[2] + pad[3], w + pad[0] + pad[1])
             logits = F.interpolate(logits, size=size, mode='bilinear', align_corners=False)
             out.append(logits[:, :, pad[2]:pad[2] + h, pad[0]:pad[0] + w])
         return torch.cat(out)
 
     def slide_inference(self, image: Tensor) -> Tensor:
-        """(1, 3, H, W) -> (1, Q, H, W) float32: windows' logits summed, divided by their count.
+        """(1, 3, H, W) -> (1, Q, H, W) float32: windows' scores summed, divided by their count.
 
         Windows are cut, encoded and added into the canvas ``window_batch`` at a time.
         """
@@ -344,14 +381,15 @@ class OpenVocabSegmentor(BaseSegmentor):
 
     @torch.inference_mode()
     def inference(self, image: Tensor, ori_shape: Sequence[int]) -> Tensor:
-        """Raw cosine logits of one image at its original size.
+        """Scores of one image at its original size.
 
         Args:
             image: (1, 3, H, W) CLIP-normalised, resized by the pipeline.
-            ori_shape: (H0, W0) size to return the logits at.
+            ori_shape: (H0, W0) size to return the scores at.
 
         Returns:
-            (1, Q, H0, W0) cosine logits, refined if a refiner is set.
+            (1, Q, H0, W0) cosine logits (probabilities with ``window_softmax``), refined if a
+            refiner is set.
         """
         logits = (self.slide_inference(image) if self.slide_crop > 0
                   else self.window_logits(image))
@@ -365,16 +403,17 @@ class OpenVocabSegmentor(BaseSegmentor):
         return logits
 
     def postprocess(self, logits: Tensor) -> tuple[Tensor, Tensor]:
-        """Class probabilities and labels from one image's query logits.
+        """Class probabilities and labels from one image's query scores.
 
         Args:
-            logits: (Q, H, W) raw cosine logits.
+            logits: (Q, H, W) raw cosine logits, or probabilities with ``window_softmax``.
 
         Returns:
             probs (K, H, W) after the synonym max (and area_thd), labels (H, W) int64.
         """
         classifier = self._require_classifier()
-        probs = torch.softmax(self.logit_scale * logits.float(), dim=0)  # over all queries
+        probs = (logits.float() if self.window_softmax
+                 else torch.softmax(self.logit_scale * logits.float(), dim=0))  # over queries
         probs = merge_synonyms(probs, classifier.query_to_class, classifier.num_classes)
         if self.area_thd is not None:
             probs = apply_area_threshold(probs, self.area_thd)
