@@ -20,7 +20,8 @@ DATASET = {
     'city_scapes': 'CityscapesDataset', 'ade20k': 'ADE20KDataset',
     'toy_world': 'ToyWorldDataset',
 }
-SEP = {'sclip': ', ', 'clearclip': ',', 'proxyclip': '; ', 'maskclip': ', ', 'toy': ', '}
+SEP = {'sclip': ', ', 'clearclip': ',', 'proxyclip': '; ', 'maskclip': ', ', 'toy': ', ',
+       'cliptrase': ', ', 'clip_dinoiser': ', '}
 FILES = sorted(p.relative_to(VOCAB).as_posix() for p in VOCAB.glob('*/*.txt'))
 
 
@@ -51,6 +52,41 @@ def test_background_and_person_synonyms():
     assert len(proxy.classes[0]) == 17
     clear = Vocabulary.from_file(VOCAB / 'clearclip' / 'cls_voc21.txt', sep=',')
     assert clear.classes[0] == ('background', ) and clear.classes[20] == ('tvmonitor', )
+
+
+def test_cliptrase_word_lists():
+    """configs/dataset_cfg.py's lists as written out, quirks kept (README)."""
+    voc21 = Vocabulary.from_file(VOCAB / 'cliptrase' / 'cls_voc21.txt', sep=', ')
+    background = voc21.classes[0]
+    assert len(background) == 33 and background[:4] == ('background', 'sky', 'wall', 'white')
+    assert background.count('bed') == 2 and 'beachhill' in background and 'beach' not in background
+    assert voc21.classes[20] == ('tv', ) and voc21.classes[11] == ('diningtable', )
+    obj = Vocabulary.from_file(VOCAB / 'cliptrase' / 'cls_coco_object.txt', sep=', ')
+    assert len(obj.classes[0]) == 107 and obj.classes[0][0] == 'textile'
+    assert 'background' not in obj.classes[0] and 'wall-brick' in obj.classes[0]
+    assert obj.classes[5] == ('airplane', ) and obj.classes[10] == ('traffic light', )
+    pc60 = Vocabulary.from_file(VOCAB / 'cliptrase' / 'cls_context60.txt', sep=', ')
+    assert pc60.classes[0] == ('background', ) and pc60.classes[50] == ('diningtable', )
+
+
+def test_clip_dinoiser_class_names():
+    """The CLASSES of clip_dinoiser's segmentation/datasets, one name a line."""
+    voc21 = Vocabulary.from_file(VOCAB / 'clip_dinoiser' / 'cls_voc21.txt').class_names
+    assert voc21[0] == 'background' and voc21[11] == 'dining table' and voc21[20] == 'tvmonitor'
+    obj = Vocabulary.from_file(VOCAB / 'clip_dinoiser' / 'cls_coco_object.txt').class_names
+    assert obj[0] == 'background' and obj[5] == 'aeroplane'
+    stuff = Vocabulary.from_file(VOCAB / 'clip_dinoiser' / 'cls_coco_stuff.txt').class_names
+    assert stuff == list(DATASETS.get('COCOStuffDataset').METAINFO['classes'])
+
+
+WRITTEN_OUT = [name for name in FILES if name.startswith(('cliptrase/', 'clip_dinoiser/'))]
+
+
+@pytest.mark.parametrize('name', WRITTEN_OUT)
+def test_written_out_lists_have_synonyms_on_class_0_only(name):
+    """Only background words are synonyms: no name in those lists contains the separator."""
+    vocab = Vocabulary.from_file(VOCAB / name, sep=SEP[name.split('/')[0]])
+    assert all(len(names) == 1 for names in vocab.classes[1:])
 
 
 def test_concatenated_names_kept():

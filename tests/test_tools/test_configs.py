@@ -1,7 +1,8 @@
 """Every config in configs/ loads and inherits only from _base_ files; every evaluation config of
 the training-free segmentor builds and segments with a tiny CLIP; a sample of settings equals
-the reference notes (§2.2-§2.3, §3-§6)."""
+the reference notes (§2.2-§2.3, §3-§9)."""
 import ast
+import copy
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmseg.structures import SegDataSample
+from timm.models.vision_transformer import VisionTransformer
 
 from conftest import TINY_VIT
 from denseclip.models.text.templates import get_templates
@@ -22,14 +24,16 @@ LEAVES = sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.glob('*/*.py'
 # their own tests: they need teacher weights a tiny CLIP cannot stand in for).
 SEGMENTOR_LEAVES = [leaf for leaf in LEAVES
                     if Config.fromfile(str(CONFIGS / leaf)).model.type == 'OpenVocabSegmentor']
-METHODS = ('vanilla', 'maskclip', 'sclip', 'clearclip', 'naclip')
+METHODS = ('vanilla', 'maskclip', 'sclip', 'clearclip', 'naclip', 'cliptrase', 'proxyclip',
+           'clip_dinoiser')
+TOY_METHODS = METHODS[:6]
 BENCHMARKS = ('voc21', 'voc20', 'context60', 'context59', 'coco-object', 'coco-stuff171',
               'cityscapes', 'ade20k')
 
 
 def test_the_grid_is_complete():
     expected = {f'{m}/{m}_vit-b16_{d}.py' for m in METHODS for d in BENCHMARKS}
-    expected |= {f'{m}/{m}_toy-vit-p16_toy.py' for m in METHODS}
+    expected |= {f'{m}/{m}_toy-vit-p16_toy.py' for m in TOY_METHODS}
     assert expected <= set(SEGMENTOR_LEAVES)
 
 
@@ -47,9 +51,41 @@ def test_leaf_inherits_only_base_files(leaf):
 
 @pytest.fixture(scope='module')
 def tiny_config(tmp_path_factory):
-    path = tmp_path_factory.mktemp('tiny') / 'tiny_vit.json'
-    path.write_text(json.dumps(TINY_VIT))
-    return str(path)
+    """The path of a tiny ViT CLIP config with at least ``layers`` blocks (2 unless a leaf reads
+    an earlier block, as CLIP-DINOiser's guidance_block=-3 does)."""
+    folder = tmp_path_factory.mktemp('tiny')
+
+    def path(layers: int = 2) -> str:
+        cfg = copy.deepcopy(TINY_VIT)
+        cfg['vision_cfg']['layers'] = max(cfg['vision_cfg']['layers'], layers)
+        file = folder / f'tiny_vit_{layers}.json'
+        file.write_text(json.dumps(cfg))
+        return str(file)
+
+    return path
+
+
+def tiny_model_config(model: dict, tiny_config) -> dict:
+    """A leaf's model config with tiny random stand-ins for every weight it would load.
+
+    The leaves stay as released; only what would be downloaded or is tied to the CLIP's size
+    is swapped: the CLIP (a 2-layer tiny one, or as deep as the CLIP-DINOiser guidance block
+    needs), a proxy from timm's hub (DINO ViT-B/8: a random 1-block timm ViT with 8-pixel
+    patches) and CLIP-DINOiser's heads (random, as wide as the tiny CLIP).
+    """
+    model = copy.deepcopy(model)
+    refiner = model.get('feature_refiner')
+    layers = -refiner['guidance_block'] if refiner else 2
+    model['backbone'].update(model=tiny_config(layers), pretrained=None)
+    dense = model['backbone']['dense']
+    if dense['type'] == 'ProxyCLIPAttention' and dense['proxy'].get('pretrained') == 'timm':
+        torch.manual_seed(0)
+        vit = VisionTransformer(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2,
+                                num_classes=0).eval()
+        dense['proxy'].update(model=vit, pretrained=None)
+    if refiner:
+        refiner.update(checkpoint=None, in_channels=TINY_VIT['vision_cfg']['width'])
+    return model
 
 
 @pytest.mark.parametrize('leaf', SEGMENTOR_LEAVES)
@@ -62,12 +98,13 @@ def test_config_builds_and_segments(leaf, tiny_config):
     assert cfg.test_dataloader.dataset.pipeline == cfg.test_pipeline
     assert cfg.test_dataloader.batch_size == 1
     assert cfg.test_evaluator == dict(type='IoUMetric', iou_metrics=['mIoU'])
-    # Tiny-model override: a 2-layer CLIP with random weights, one template (the 80 templates
+    # Tiny-model override: a tiny CLIP with random weights, one template (the 80 templates
     # x 171 names of COCO-Stuff take ~20 s through even a tiny text tower).
-    cfg.model.backbone.update(model=tiny_config, pretrained=None)
-    cfg.model.templates = '{}'
+    # to_dict: plain dicts, which can hold the built stand-in modules
+    model_cfg = tiny_model_config(cfg.model.to_dict(), tiny_config)
+    model_cfg['templates'] = '{}'
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model).eval()
+    model = MODELS.build(model_cfg).eval()
     classes = DATASETS.get(cfg.test_dataloader.dataset.type).METAINFO['classes']
     assert model.num_classes == len(classes)
     sample = SegDataSample(metainfo=dict(ori_shape=(40, 70), img_shape=(48, 80)))
@@ -81,6 +118,19 @@ def _get(cfg, path):
     for key in path.split('.'):
         cfg = cfg[int(key)] if isinstance(cfg, list) else cfg[key]
     return cfg
+
+
+def _switched_on(method: str, path: str) -> set[str]:
+    return {d for d in BENCHMARKS
+            if _get(Config.fromfile(str(CONFIGS / f'{method}/{method}_vit-b16_{d}.py')), path)}
+
+
+def test_per_dataset_switches():
+    """CLIP-DINOiser's FOUND override runs on VOC21 and Object only (main_eval.py keys 'voc',
+    'coco_object'; notes §9(a)), CLIPtrase's [CLS] product on VOC20 only (notes §8(b))."""
+    assert _switched_on('clip_dinoiser', 'model.feature_refiner.apply_found') == {
+        'voc21', 'coco-object'}
+    assert _switched_on('cliptrase', 'model.patch_refiner.cls_product') == {'voc20'}
 
 
 PAMR = dict(type='PAMRRefiner', num_iter=10, dilations=(8, 16))
@@ -122,6 +172,50 @@ EXPECTED = {
         pos_interp='size', templates='maskclip', vocab='maskclip/cls_voc20'),
     'maskclip/maskclip_vit-b16_context59.py': dict(scale=(520, 520), slide_crop=0),
     'maskclip/maskclip_vit-b16_cityscapes.py': dict(scale=(1024, 512), slide_crop=0),
+    # CLIPtrase (§8, §14.6, §16): 100·cos, one pass at 224, DBSCAN (0.7, 3) and a vote, the
+    # [CLS] product for VOC20 only, background word lists for VOC21 / Object / PC60.
+    'cliptrase/cliptrase_vit-b16_voc21.py': dict(
+        S=224, slide_crop=0, logit_scale=100, prob_thd=0.0, refiner=None,
+        dense='CLIPtraseAttention', pos_interp='scale_factor', templates='openai_imagenet',
+        region='vote', preset=224, cls_product=False, vocab='cliptrase/cls_voc21'),
+    'cliptrase/cliptrase_vit-b16_voc20.py': dict(S=224, slide_crop=0, cls_product=True,
+                                                 vocab='cliptrase/cls_voc20'),
+    'cliptrase/cliptrase_vit-b16_context60.py': dict(cls_product=False,
+                                                     vocab='cliptrase/cls_context60'),
+    'cliptrase/cliptrase_vit-b16_coco-object.py': dict(S=224, logit_scale=100,
+                                                       vocab='cliptrase/cls_coco_object'),
+    'cliptrase/cliptrase_vit-b16_ade20k.py': dict(S=224, slide_crop=0, preset=224,
+                                                  cls_product=False),
+    # ProxyCLIP (§7(b), §2.2-§2.3): DINO ViT-B/8, β 1.2, γ 3, 336/112 padded to 56, logit 40.
+    'proxyclip/proxyclip_vit-b16_voc21.py': dict(
+        S=336, slide_crop=336, slide_stride=112, pad_to_patch=True, pad_multiple=56,
+        logit_scale=40, prob_thd=0.2, refiner=None, dense='ProxyCLIPAttention',
+        proxy='vit_base_patch8_224.dino', beta=1.2, gamma=3.0, pos_interp='scale_factor',
+        name_sep='; ', templates='openai_imagenet', vocab='proxyclip/cls_voc21'),
+    'proxyclip/proxyclip_vit-b16_context60.py': dict(S=336, prob_thd=0.15,
+                                                     vocab='sclip/cls_context60'),
+    'proxyclip/proxyclip_vit-b16_coco-object.py': dict(S=336, prob_thd=0.25,
+                                                       vocab='proxyclip/cls_coco_object'),
+    'proxyclip/proxyclip_vit-b16_voc20.py': dict(S=336, prob_thd=0.0,
+                                                 vocab='clearclip/cls_voc20'),
+    'proxyclip/proxyclip_vit-b16_cityscapes.py': dict(S=448, slide_crop=224, slide_stride=112),
+    'proxyclip/proxyclip_vit-b16_ade20k.py': dict(S=448, slide_crop=336, slide_stride=112),
+    # CLIP-DINOiser (§9): LAION-2B MaskCLIP, S 448, 448/224 over softmax(100·cos), γ 0.2,
+    # FOUND (δ 0.99) on VOC21 and Object only.
+    'clip_dinoiser/clip_dinoiser_vit-b16_voc21.py': dict(
+        pretrained='laion2b_s34b_b88k', S=448, slide_crop=448, slide_stride=224,
+        logit_scale=100, window_softmax=True, prob_thd=0.0, dense='MaskCLIPAttention',
+        pos_interp='size', templates='openai_imagenet', corr_gamma=0.2, found=True,
+        found_delta=0.99, guidance_block=-3, heads='checkpoints/clip_dinoiser/last.pt',
+        vocab='clip_dinoiser/cls_voc21'),
+    'clip_dinoiser/clip_dinoiser_vit-b16_coco-object.py': dict(
+        pretrained='laion2b_s34b_b88k', S=448, found=True, vocab='clip_dinoiser/cls_coco_object'),
+    'clip_dinoiser/clip_dinoiser_vit-b16_voc20.py': dict(pretrained='laion2b_s34b_b88k',
+                                                         found=False),
+    'clip_dinoiser/clip_dinoiser_vit-b16_context60.py': dict(pretrained='laion2b_s34b_b88k',
+                                                             found=False, S=448),
+    'clip_dinoiser/clip_dinoiser_vit-b16_cityscapes.py': dict(
+        pretrained='laion2b_s34b_b88k', S=448, slide_crop=448, slide_stride=224, found=False),
 }
 PATHS = {
     'slide_crop': 'model.slide_crop', 'slide_stride': 'model.slide_stride',
@@ -129,14 +223,24 @@ PATHS = {
     'area_thd': 'model.area_thd', 'refiner': 'model.refiner', 'name_sep': 'model.name_sep',
     'templates': 'model.templates', 'pad_to_patch': 'model.pad_to_patch',
     'dense': 'model.backbone.dense.type', 'pos_interp': 'model.backbone.pos_interp',
-    'scale': 'test_pipeline.1.scale',
+    'scale': 'test_pipeline.1.scale', 'pretrained': 'model.backbone.pretrained',
+    'pad_multiple': 'model.pad_multiple', 'window_softmax': 'model.window_softmax',
+    'region': 'model.patch_refiner.mode', 'preset': 'model.patch_refiner.preset',
+    'cls_product': 'model.patch_refiner.cls_product',
+    'proxy': 'model.backbone.dense.proxy.model', 'beta': 'model.backbone.dense.beta',
+    'gamma': 'model.backbone.dense.gamma',
+    'corr_gamma': 'model.feature_refiner.gamma', 'found': 'model.feature_refiner.apply_found',
+    'found_delta': 'model.feature_refiner.found_delta',
+    'guidance_block': 'model.feature_refiner.guidance_block',
+    'heads': 'model.feature_refiner.checkpoint',
 }
 
 
 @pytest.mark.parametrize('leaf', list(EXPECTED))
 def test_settings_equal_the_reference(leaf):
     cfg = Config.fromfile(str(CONFIGS / leaf))
-    assert cfg.model.backbone.model == 'ViT-B-16' and cfg.model.backbone.pretrained == 'openai'
+    assert cfg.model.backbone.model == 'ViT-B-16'
+    assert cfg.model.backbone.pretrained == EXPECTED[leaf].get('pretrained', 'openai'), leaf
     resize = cfg.test_pipeline[1]
     assert resize.type == 'Resize' and resize.keep_ratio
     for name, value in EXPECTED[leaf].items():

@@ -1,0 +1,36 @@
+# CLIPtrase (Shao, Tian, Zhao, Su, ECCV 2024), OpenAI CLIP ViT-B/16, on PASCAL VOC 2012 without
+# background (VOC20).
+# Settings: leaves162/CLIPtrase clip_self_correlation.py@2b7de61 self_clip('VOC20', image_size=224,
+# eps=0.7, min=3) with configs/dataset_cfg.py (reference notes §8).
+# Published mIoU: 80.95 (224, as here) / 81.2 (336) [README], both scored on the central square
+# crop, not the whole image (reference notes §8(c)).
+_base_ = [
+    '../_base_/models/cliptrase_harness.py',
+    '../_base_/datasets/voc20.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(
+    backbone=dict(
+        dense=dict(type='CLIPtraseAttention'),  # block 12 self_qk_weight
+        pretrained='openai',  # clip_utils.load('ViT-B/16')
+        pos_interp='scale_factor'),  # interpolate_pos_encoding (+0.1)
+    # dataset_info['VOC20'] labels
+    vocabulary=('{{fileDirname}}/../../denseclip/datasets/vocabularies/'
+                'cliptrase/cls_voc20.txt'),
+    slide_crop=0,  # one pass per image
+    logit_scale=100,  # clip.logit_scale.exp()
+    prob_thd=0.0,  # argmax, no threshold
+    area_thd=None,
+    # self_clip: dataset == 'VOC20' multiplies the patch logits by the [CLS] logits
+    patch_refiner=dict(type='CLIPtraseRegionRefiner', mode='vote', preset=224,
+                       cls_product=True),
+    refiner=None,
+)
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    # S = 224: self_clip image_size=224 (Resize(224), then CenterCrop(224), which we skip)
+    dict(type='Resize', scale=(2048, 224), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
