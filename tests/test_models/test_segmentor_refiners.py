@@ -203,3 +203,25 @@ def test_python_api_second_wave_methods(tiny3_files, tmp_path):
         np.testing.assert_allclose(r.probs.sum(0), 1.0, atol=1e-5)
     seg = denseclip.OpenVocabSegmenter('clip_dinoiser', config, weights, heads=heads)
     assert seg.segmentor.window_softmax and seg.segmentor.feature_refiner.obj_proj.out_channels == 16
+
+
+def test_methods_compose_attention_feature_and_patch_refiners(clip, monkeypatch):
+    # NACLIP's attention, CLIP-DINOiser's pooling and CLIPtrase's region mean in one segmentor:
+    # each stage sees the previous one's output and the same forward pass.
+    monkeypatch.setattr('denseclip.models.dense.cliptrase.dbscan_labels',
+                        lambda w, eps, min_samples: torch.arange(w.shape[0]) // 3)
+    seg = make_segmentor(clip, dense='NACLIPAttention', slide_crop=0,
+                         patch_refiner=dict(type='CLIPtraseRegionRefiner', mode='mean'))
+    seg.feature_refiner = random_heads()
+    image = torch.randn(1, 3, 48, 48)
+    with torch.no_grad():
+        dense = seg.backbone.forward_dense(image)
+        feats = seg.feature_refiner(dense.feats, dense, seg.backbone)
+        cos = torch.einsum('behw,qe->bqhw', F.normalize(feats, dim=1),
+                           seg.classifier.embeddings)
+        expected = seg.patch_refiner(cos, dense, seg.backbone)
+        got = seg.inference(image, (48, 48))
+    torch.testing.assert_close(got, expected)
+    plain = make_segmentor(clip, dense='NACLIPAttention', slide_crop=0)
+    with torch.no_grad():
+        assert not torch.allclose(plain.inference(image, (48, 48)), got, atol=1e-3)
