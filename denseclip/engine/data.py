@@ -1,4 +1,5 @@
-"""Unlabelled image folders for self-supervised heads (CLIP-DINOiser)."""
+"""Unlabelled image folders for self-supervised heads (CLIP-DINOiser), and toy-world scenes
+written to one on first use."""
 from __future__ import annotations
 
 import os
@@ -11,6 +12,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
+from denseclip.datasets.toy import ensure_toy_split
 from denseclip.registry import DATASETS
 
 
@@ -71,3 +73,28 @@ class UnlabeledImageFolder(Dataset):
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         with Image.open(self.files[index]) as image:
             return dict(inputs=self.transform(image.convert('RGB')))
+
+
+@DATASETS.register_module()
+class ToyWorldImageFolder(UnlabeledImageFolder):
+    """Toy-world scenes (``denseclip/toy/world.py``) as an :class:`UnlabeledImageFolder`.
+
+    The scenes are written once under ``data_root`` by
+    :func:`~denseclip.datasets.toy.ensure_toy_split` (split ``'train'``, atomically; a second
+    run reuses them) and read from ``data_root/img_dir/train``; their label maps are written
+    too but never read. Scene ``i`` is ``generate_scene(scene_seed(seed, i), size)``: keep
+    ``seed`` away from the evaluation split's (``configs/_base_/datasets/toy.py``: seed 0).
+
+    Args:
+        data_root: directory of the generated split.
+        num_images: scenes to write.
+        seed: seed of the split.
+        size: side of the square scenes in pixels.
+        **kwargs: :class:`UnlabeledImageFolder`'s augmentation and subset arguments.
+    """
+
+    def __init__(self, data_root: str | os.PathLike, num_images: int, seed: int = 1,
+                 size: int = 224, **kwargs) -> None:
+        root = ensure_toy_split(os.fspath(data_root), num_images, seed=seed, size=size,
+                                split='train')
+        super().__init__(root / 'img_dir' / 'train', **kwargs)

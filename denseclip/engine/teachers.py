@@ -2,7 +2,9 @@
 
 * :class:`DINOTeacher`: the last block's q, k, v of a DINO ViT (released: DINO ViT-B/16,
   ``models/FOUND/model.py get_vit_encoder`` hooks ``blocks[-1].attn.qkv``), position embedding
-  resized the way DINO's ``interpolate_pos_encoding`` does (reference notes §16).
+  resized the way DINO's ``interpolate_pos_encoding`` does (reference notes §16). Any plain
+  timm ViT with one [CLS] token loads, a CLIP image tower too (the toy world's stand-in for
+  DINO: ``vit_base_patch16_clip_224``, CLIP's mean/std).
 * Saliency, the background head's target, selected by config. The released code uses FOUND's
   trained decoder (valeoai/FOUND, DINO ViT-S/8 + a 1x1 conv, weights not shipped here); we
   ship two training-free stand-ins computed from the same DINO teacher:
@@ -19,10 +21,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor, nn
 
 from denseclip.clip import WeightsNotFoundError, load_state_dict_strict, read_state_dict
@@ -88,11 +92,17 @@ def load_timm_vit(model: str, pretrained: str | os.PathLike | None,
     Args:
         model: timm name, e.g. ``'vit_base_patch16_224.dino'``.
         pretrained: ``'timm'`` (the tag's hub weights: from the cache, downloaded unless
-            offline), a local state-dict file (e.g. DINO's ``dino_vitbase16_pretrain.pth``, loaded
-            strictly), or None (random weights; tests).
-        model_kwargs: architecture overrides passed to ``timm.create_model`` (tiny test ViTs).
+            offline), a local state-dict file (e.g. DINO's ``dino_vitbase16_pretrain.pth``, or
+            an OpenAI / open_clip CLIP checkpoint, converted by
+            :func:`~denseclip.models.backbones.proxy.to_timm_layout`; loaded strictly), or None
+            (random weights; tests).
+        model_kwargs: architecture overrides passed to ``timm.create_model`` (a CLIP tower's
+            ``embed_dim``, ``depth``, ``num_heads``, ``act_layer='quick_gelu'``; tiny test ViTs).
     """
     import timm
+
+    # Imported here: denseclip.models imports this module (through the trainer) on its own import.
+    from denseclip.models.backbones.proxy import to_timm_layout
 
     kwargs = dict(num_classes=0, **(model_kwargs or {}))
     if pretrained == 'timm':
@@ -108,7 +118,8 @@ def load_timm_vit(model: str, pretrained: str | os.PathLike | None,
         vit = timm.create_model(model, pretrained=False, **kwargs)
         if pretrained is not None:
             state, _ = read_state_dict(pretrained)
-            load_state_dict_strict(vit, state, source=os.fspath(pretrained))
+            source = os.fspath(pretrained)
+            load_state_dict_strict(vit, to_timm_layout(state, vit, source), source=source)
     if getattr(vit, 'num_prefix_tokens', None) != 1 or getattr(vit, 'no_embed_class', False):
         raise TypeError(f"DINO teacher: '{model}' is not a plain [CLS]-token ViT (register "
                         'tokens or no_embed_class are not supported)')
@@ -120,7 +131,8 @@ def vit_last_qkv(vit: nn.Module, images: Tensor) -> LastBlockQKV:
 
     Args:
         vit: a timm ``VisionTransformer`` with one [CLS] token.
-        images: (B, 3, H, W) ImageNet-normalised, H and W divisible by the patch size.
+        images: (B, 3, H, W) normalised as ``vit`` expects, H and W divisible by the patch
+            size.
 
     Returns:
         :class:`LastBlockQKV` of the last block.
@@ -148,19 +160,34 @@ def vit_last_qkv(vit: nn.Module, images: Tensor) -> LastBlockQKV:
 
 @MODELS.register_module()
 class DINOTeacher(nn.Module):
-    """Frozen DINO ViT returning its last block's q, k, v (see :func:`load_timm_vit`)."""
+    """Frozen DINO ViT returning its last block's q, k, v (see :func:`load_timm_vit`).
+
+    Args:
+        model, pretrained, model_kwargs: as in :func:`load_timm_vit`.
+        mean: RGB mean on the 0-1 scale the teacher's inputs are normalised with (default
+            ImageNet's, DINO's; a CLIP tower wants ``open_clip.OPENAI_DATASET_MEAN``).
+        std: the matching standard deviation.
+    """
 
     def __init__(self, model: str = 'vit_base_patch16_224.dino',
                  pretrained: str | os.PathLike | None = 'timm',
-                 model_kwargs: dict | None = None) -> None:
+                 model_kwargs: dict | None = None,
+                 mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
+                 std: Sequence[float] = IMAGENET_DEFAULT_STD) -> None:
         super().__init__()
+        for name, values in (('mean', mean), ('std', std)):
+            if len(values) != 3:
+                raise ValueError(f'DINOTeacher: {name}={values!r}; expected three RGB values '
+                                 'on the 0-1 scale')
         self.vit = load_timm_vit(model, pretrained, model_kwargs)
         self.vit.requires_grad_(False)
         self.patch_size = self.vit.patch_embed.patch_size[0]
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
 
     @torch.no_grad()
     def forward(self, images: Tensor) -> LastBlockQKV:
-        """(B, 3, H, W) ImageNet-normalised -> :class:`LastBlockQKV`."""
+        """(B, 3, H, W) normalised with ``mean``/``std`` -> :class:`LastBlockQKV`."""
         return vit_last_qkv(self.vit, images)
 
 

@@ -110,6 +110,29 @@ def test_trainer_losses_and_checkpointed_state(tmp_path):
         model(torch.rand(1, 3, 64, 64), mode='predict')
 
 
+def test_trainer_normalises_for_the_teacher_with_its_statistics(tmp_path):
+    """DINO sees ImageNet statistics by default; a teacher's mean/std (e.g. a CLIP tower's)
+    replace them."""
+    clip, dino = write_tiny_clip(tmp_path), write_tiny_dino(tmp_path)
+    teacher = dict(type='DINOTeacher', model='vit_base_patch16_224.dino', pretrained=str(dino),
+                   model_kwargs=TINY_DINO)
+    common = dict(backbone=dict(type='CLIPViT', model=str(clip), pretrained=None,
+                                dense=dict(type='MaskCLIPAttention')),
+                  saliency=dict(type='FOUNDSeedSaliency'),
+                  refiner=dict(type='CLIPDINOiserRefiner',
+                               in_channels=TINY_CLIP['vision_cfg']['width'], proj_channels=8))
+    inputs = torch.rand(1, 3, 64, 64)
+    for stats, (mean, std) in (({}, ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))),
+                               (dict(mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.5)),
+                                ((0.5, 0.4, 0.3), (0.2, 0.25, 0.5)))):
+        model = CLIPDINOiserTrainer(dino=dict(teacher, **stats), **common)
+        seen = []
+        model.dino.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+        model(inputs, mode='loss')
+        want = (inputs - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+        torch.testing.assert_close(seen[0], want)
+
+
 def test_latest_checkpoint_falls_back_when_pointer_is_broken(tmp_path):
     assert latest_checkpoint(tmp_path) is None
     for n in (2, 10, 4):

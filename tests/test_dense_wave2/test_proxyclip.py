@@ -96,6 +96,16 @@ def test_mask_boundary(beta, masked):
         assert attn[0, 1].item() == pytest.approx(want_off, rel=1e-5) and want_off > 0
 
 
+def test_rows_whose_every_entry_is_masked_keep_their_own_value():
+    # Nearly identical proxy features: mean(S) > 1/β, so γ(S_ij − β·mean S) < 0 everywhere and
+    # the released softmax returns NaN. Each token keeps its own value instead.
+    g = torch.Generator().manual_seed(2)
+    feats = torch.ones(1, 6, 5) + 1e-3 * torch.randn(1, 6, 5, generator=g)
+    v = torch.randn(1, 2, 6, 4, generator=g)
+    assert torch.isnan(_reference_attention(feats, v, 1.2, 3.0)).all()
+    torch.testing.assert_close(proxy_attention(feats, v, 1.2, 3.0), v)
+
+
 def _dino_features(vit, pixels):
     """DINO prepare_tokens + blocks + norm, with interpolate_pos_encoding's +0.1 resize."""
     B, _, H, W = pixels.shape

@@ -6,25 +6,28 @@ that normalisation as ``mean``/``std`` (RGB, 0-1 scale), so callers re-normalise
 * :class:`DINOProxy`: a timm ViT (DINO ``vit_base_patch8_224.dino``, DINOv2 with registers
   ``vit_base_patch14_reg4_dinov2.lvd142m``, ...): last block output after the final norm, prefix
   ([CLS], register) tokens dropped; any H, W divisible by the patch size, the position
-  embedding resized as the original repository does.
+  embedding resized as the original repository does. A CLIP image tower works too
+  (``vit_base_patch16_clip_224`` with CLIP's mean/std; see :func:`to_timm_layout`).
 * :class:`SAMProxy`: segment-anything's image encoder; the input is resized to its square
   ``img_size`` (1024) whatever its shape, and the neck's 256-d 64×64 map is returned (ProxyCLIP
   ``proxyclip_segmentor.py``@e7b767f ``forward_feature``).
 
 Weights: ``pretrained=None`` (random, tests), ``'timm'`` (timm's hub file for the tag, from
-the cache; downloaded unless offline) or a local file, read with ``weights_only=True`` and
-loaded strictly.
+the cache; downloaded unless offline) or a local file (timm, DINO, DINOv2 or OpenAI/open_clip
+CLIP layout), read with ``weights_only=True`` and loaded strictly.
 """
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from typing import Literal
 
 import timm
 import torch
 import torch.nn.functional as F
 from timm.layers import resample_abs_pos_embed
+from timm.models.vision_transformer import checkpoint_filter_fn
 from torch import Tensor, nn
 
 from denseclip.clip import WeightsNotFoundError, load_state_dict_strict, read_state_dict
@@ -62,6 +65,50 @@ def _from_dinov2_layout(state: dict[str, Tensor]) -> dict[str, Tensor]:
         state['cls_token'] = state['cls_token'] + pos[:, :1]
         state['pos_embed'] = pos[:, 1:]
     return state
+
+
+def _from_clip_layout(state: dict[str, Tensor], vit: nn.Module,
+                      source: str) -> dict[str, Tensor]:
+    """An OpenAI / open_clip CLIP checkpoint -> the timm ViT of its image tower.
+
+    The renaming is timm's own (``checkpoint_filter_fn`` sees ``visual.class_embedding`` and
+    calls ``_convert_openai_clip``), which keeps only ``visual.*``: the text tower, logit scale
+    and text projection are left out. The architecture must be given to timm:
+    ``vit_base_patch16_clip_224`` (pre-norm, no patch bias) with ``act_layer='quick_gelu'`` for
+    a QuickGELU CLIP (OpenAI's), and the width, depth and heads of the tower.
+    """
+    # checkpoint_filter_fn would resample a patch or position embedding of another size without
+    # a word; a file that does not fit the architecture must fail like any other mismatch.
+    for key, own in (('visual.conv1.weight', vit.patch_embed.proj.weight),
+                     ('visual.positional_embedding', vit.pos_embed[0])):
+        if key in state and state[key].shape != own.shape:
+            raise ValueError(f'{source}: {key} is {tuple(state[key].shape)} but the timm model '
+                             f'expects {tuple(own.shape)}; set patch_size/img_size (and the '
+                             'width) in model_kwargs to those of the CLIP tower')
+    state = checkpoint_filter_fn(state, vit)
+    if isinstance(vit.head, nn.Identity):
+        # timm makes `head` of CLIP's image-text projection `visual.proj`, which acts on the
+        # pooled token; proxies and teachers read tokens before it and build no head.
+        state = {k: v for k, v in state.items() if k not in ('head.weight', 'head.bias')}
+    return state
+
+
+def to_timm_layout(state: dict[str, Tensor], vit: nn.Module, source: str) -> dict[str, Tensor]:
+    """A checkpoint read by ``read_state_dict`` -> ``vit``'s timm layout, for a strict load.
+
+    Args:
+        state: timm's layout (passed through), facebookresearch's DINO (the same) or DINOv2
+            layout, or an OpenAI / open_clip CLIP (``visual.class_embedding`` present: the image
+            tower, renamed by timm, its projection dropped).
+        vit: the timm ``VisionTransformer`` to load.
+        source: the file, for error messages.
+
+    Returns:
+        The state dict in timm's layout.
+    """
+    if 'visual.class_embedding' in state:
+        return _from_clip_layout(state, vit, source)
+    return _from_dinov2_layout(state)
 
 
 def _resolve_timm_weights(name: str) -> str:
@@ -106,25 +153,40 @@ class DINOProxy(nn.Module):
         model: timm model name with its tag (``'vit_base_patch8_224.dino'``,
             ``'vit_base_patch14_reg4_dinov2.lvd142m'``), or a built timm ``VisionTransformer``.
         pretrained: None (random weights), ``'timm'`` (the tag's hub file; needs a name) or a
-            local file (timm layout, or facebookresearch's DINO / DINOv2 checkpoints).
+            local file (timm layout, facebookresearch's DINO / DINOv2 checkpoints, or an
+            OpenAI / open_clip CLIP checkpoint: see :func:`to_timm_layout`).
         pos_interp: how the position embedding follows the input size: ``'scale_factor'``,
             DINO's bicubic ``scale_factor=((I+0.1)/I0, (J+0.1)/J0)`` (dino
             vision_transformer.py ``interpolate_pos_encoding``; ProxyCLIP's default proxy), or
             ``'size_antialias'``, bicubic to the size with antialiasing (the DINOv2 hub's
             register models: ``interpolate_offset=0``, ``interpolate_antialias=True``; timm's
             own resize). None: :func:`default_pos_interp` of the name.
+        model_kwargs: architecture overrides for ``timm.create_model`` (a CLIP tower's
+            ``embed_dim``, ``depth``, ``num_heads``, ``act_layer='quick_gelu'``; tiny tests).
+        mean: RGB mean on the 0-1 scale the proxy's inputs are normalised with (default
+            ImageNet's, DINO's; a CLIP tower wants ``open_clip.OPENAI_DATASET_MEAN``).
+        std: the matching standard deviation.
     """
 
-    mean = IMAGENET_MEAN
+    mean = IMAGENET_MEAN  # class defaults; an instance may override them
     std = IMAGENET_STD
 
     def __init__(self, model: str | nn.Module = 'vit_base_patch8_224.dino',
                  pretrained: str | os.PathLike | None = None,
-                 pos_interp: PosInterp | None = None) -> None:
+                 pos_interp: PosInterp | None = None, model_kwargs: dict | None = None,
+                 mean: Sequence[float] = IMAGENET_MEAN,
+                 std: Sequence[float] = IMAGENET_STD) -> None:
         super().__init__()
         if not isinstance(model, str) and pretrained == 'timm':
             raise ValueError("DINOProxy: pretrained='timm' needs a timm model name, not a built "
                              'module')
+        if not isinstance(model, str) and model_kwargs:
+            raise ValueError('DINOProxy: model_kwargs apply to a timm model name, not a built '
+                             'module')
+        for name, values in (('mean', mean), ('std', std)):
+            if len(values) != 3:
+                raise ValueError(f'DINOProxy: {name}={values!r}; expected three RGB values on '
+                                 'the 0-1 scale')
         if isinstance(model, str) and model.split('.')[0] not in timm.list_models():
             raise KeyError(f"DINOProxy: model='{model}' is not a timm model; DINO and DINOv2 "
                            f"names: {timm.list_models('*dino*', pretrained=True)}")
@@ -132,11 +194,11 @@ class DINOProxy(nn.Module):
         if pretrained is not None:  # find the file first: no model is built if it is missing
             path = _resolve_timm_weights(model) if pretrained == 'timm' else os.fspath(pretrained)
             _check_file(path, 'DINOProxy')
-        vit = (timm.create_model(model, pretrained=False, num_classes=0)
+        vit = (timm.create_model(model, pretrained=False, num_classes=0, **(model_kwargs or {}))
                if isinstance(model, str) else model)
         if path is not None:
             state, _ = read_state_dict(path)
-            load_state_dict_strict(vit, _from_dinov2_layout(state), source=path)
+            load_state_dict_strict(vit, to_timm_layout(state, vit, path), source=path)
             logger.info('DINOProxy %s: weights %s', model if isinstance(model, str) else
                         type(model).__name__, path)
         if pos_interp is None:
@@ -147,6 +209,8 @@ class DINOProxy(nn.Module):
         self.vit = vit.eval()
         self.pos_interp = pos_interp
         self.patch_size = vit.patch_embed.patch_size[0]
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
 
     def _pos_embed(self, grid: tuple[int, int]) -> Tensor:
         vit = self.vit
@@ -159,7 +223,7 @@ class DINOProxy(nn.Module):
                                       num_prefix_tokens=prefix, antialias=True)[0]
 
     def forward(self, images: Tensor) -> Tensor:
-        """(B, 3, H, W) ImageNet-normalised, H and W divisible by the patch size ->
+        """(B, 3, H, W) normalised with ``mean``/``std``, H and W divisible by the patch size ->
         (B, C, H/p, W/p) last-layer patch features."""
         vit = self.vit
         p = self.patch_size

@@ -29,6 +29,10 @@ def proxy_attention(feats: Tensor, v: Tensor, beta: float = 1.2, gamma: float = 
     F̂ = L2-normalised proxy features, S = F̂F̂ᵀ, S' = γ(S − β·mean(S)); entries with S' < 0
     become −∞ (S' = 0 is kept), A = softmax(S') over each row. Deviation: mean(S) per image;
     the released code takes the mean of the whole (B, N', N') tensor, the same for B = 1.
+    Deviation: the diagonal is never masked. Since S_ij <= S_ii = 1, the diagonal is masked
+    only when the whole row is (mean(S) > 1/β: proxy features nearly all alike), where the
+    released code's softmax gives NaN; there each token keeps its own value. Every other row
+    is unchanged.
 
     Args:
         feats: (B, N', C) proxy patch features.
@@ -42,7 +46,8 @@ def proxy_attention(feats: Tensor, v: Tensor, beta: float = 1.2, gamma: float = 
     f = F.normalize(feats, dim=-1)
     s = f @ f.transpose(1, 2)  # (B, N', N')
     s = gamma * (s - beta * s.mean(dim=(1, 2), keepdim=True))
-    attn = s.masked_fill(s < 0, float('-inf')).softmax(-1)  # (B, N', N')
+    masked = (s < 0) & ~torch.eye(s.shape[-1], dtype=torch.bool, device=s.device)
+    attn = s.masked_fill(masked, float('-inf')).softmax(-1)  # (B, N', N')
     return attn[:, None].to(v.dtype) @ v  # (B, nh, N', hd)
 
 

@@ -7,7 +7,7 @@ Call graph (mmengine ``BaseModel``)::
     train_step(data) -> forward(inputs, mode='loss') -> loss(inputs)
         inputs (B, 3, H, W) in [0, 1]
         ├─ CLIP-normalise -> frozen CLIPViT: embed, blocks[:L-3], G = LN2 inside blocks[-3]
-        ├─ ImageNet-normalise -> frozen DINO: last block's q, k, v
+        ├─ normalise with dino.mean/std -> frozen DINO: last block's q, k, v
         │    ├─ correlation targets 1[cos(v_i, v_j) >= γ]                   (B, N, N)
         │    └─ saliency module -> 1[s > 0.5] at the CLIP grid              (B, 1, h, w)
         └─ refiner.obj_proj(G): cosines, negatives set to 0, as BCE logits -> loss_corr
@@ -22,7 +22,6 @@ import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 from open_clip import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor, nn
 
 from denseclip.engine.teachers import LastBlockQKV
@@ -100,7 +99,8 @@ class CLIPDINOiserTrainer(BaseModel):
     Args:
         backbone: the CLIP, ``CLIPViT`` with ``dense=dict(type='MaskCLIPAttention')`` as at
             inference (released: OpenCLIP ViT-B-16 ``laion2b_s34b_b88k``).
-        dino: the DINO teacher, ``DINOTeacher`` (released: DINO ViT-B/16).
+        dino: the DINO teacher, ``DINOTeacher`` (released: DINO ViT-B/16); images are
+            normalised with its ``mean``/``std`` (ImageNet's unless the config sets them).
         saliency: a module mapping the DINO teacher's output to (B, 1, h, w) foreground scores,
             e.g. ``FOUNDSeedSaliency``.
         refiner: the trained heads, ``CLIPDINOiserRefiner`` (default settings if None).
@@ -129,7 +129,7 @@ class CLIPDINOiserTrainer(BaseModel):
         self.dino.requires_grad_(False)
         self.dino_gamma = dino_gamma
         for name, mean, std in (('clip', OPENAI_DATASET_MEAN, OPENAI_DATASET_STD),
-                                ('dino', IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)):
+                                ('dino', self.dino.mean, self.dino.std)):
             self.register_buffer(f'{name}_mean', torch.tensor(mean)[:, None, None], False)
             self.register_buffer(f'{name}_std', torch.tensor(std)[:, None, None], False)
         self.register_state_dict_post_hook(_drop_teachers)
