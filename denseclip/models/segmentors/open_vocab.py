@@ -306,10 +306,10 @@ class OpenVocabSegmentor(BaseSegmentor):
         ``nn.MultiheadAttention`` on its fused path, whose input and weight dtypes must match;
         its unfused path under autocast made bf16 ViT-B/16 4x slower than float32 (its
         transposed input and a cast weight that needs no grad make ``matmul`` copy the weight
-        once per token row; tools/PERFORMANCE.md).
+        once per token row, as profiled with tools/benchmark.py).
         The cache key holds each weight's storage and version counter, so loading weights,
         editing them in place or moving the model re-casts. Costs a ``dtype`` copy of the
-        image tower's matmul weights (172 MB for ViT-B/16 in bf16).
+        image tower's matmul weights (163 MiB for ViT-B/16 in bf16, README Performance).
         """
         sources = autocast_weights(self.backbone)
         key = (dtype, tuple((n, p.data_ptr(), p._version) for n, p in sources.items()))
