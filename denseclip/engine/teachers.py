@@ -29,8 +29,6 @@ import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor, nn
 
-from denseclip.clip import WeightsNotFoundError, load_state_dict_strict, read_state_dict
-from denseclip.clip.loading import _OFFLINE_ENV
 from denseclip.clip.pos_embed import resample_pos_embed
 from denseclip.registry import MODELS
 
@@ -56,74 +54,22 @@ class LastBlockQKV:
         return attn[:, :, 0, 1:]
 
 
-def _cached_hub_weights(model: str) -> dict:
-    """``timm.create_model`` arguments that read ``model``'s hub weights from the local cache,
-    or {} to download them; raises one clear error offline when they are not cached."""
-    import timm
-    from huggingface_hub import hf_hub_download
-
-    cfg = timm.models.get_pretrained_cfg(model)
-    if cfg is None:
-        raise KeyError(f"DINO teacher: timm has no pretrained weights named '{model}'; expected "
-                       "a tagged name such as 'vit_base_patch16_224.dino', or a file path")
-    hub_id = cfg.hf_hub_id
-    for filename in ('model.safetensors', 'pytorch_model.bin') if hub_id else ():
-        try:
-            path = hf_hub_download(hub_id, filename, local_files_only=True)
-        except Exception:  # not cached under this name
-            continue
-        return dict(pretrained_cfg_overlay=dict(file=path))
-    if any(os.environ.get(var, '') not in ('', '0') for var in _OFFLINE_ENV):
-        raise WeightsNotFoundError(_no_weights_message(model, 'not in the local cache (offline)'))
-    return {}
-
-
-def _no_weights_message(model: str, why: str) -> str:
-    return (f"DINO teacher: the timm weights of '{model}' are {why}. Download DINO's "
-            'dino_vitbase16_pretrain.pth (https://dl.fbaipublicfiles.com/dino/) on a machine with '
-            "internet access and pass its path: "
-            "model.dino.pretrained='/path/to/dino_vitbase16_pretrain.pth'")
-
-
 def load_timm_vit(model: str, pretrained: str | os.PathLike | None,
                   model_kwargs: dict | None = None) -> nn.Module:
-    """A timm ViT in eval mode, weights chosen as for ``DINOProxy``.
-
-    Args:
-        model: timm name, e.g. ``'vit_base_patch16_224.dino'``.
-        pretrained: ``'timm'`` (the tag's hub weights: from the cache, downloaded unless
-            offline), a local state-dict file (e.g. DINO's ``dino_vitbase16_pretrain.pth``, or
-            an OpenAI / open_clip CLIP checkpoint, converted by
-            :func:`~denseclip.models.backbones.proxy.to_timm_layout`; loaded strictly), or None
-            (random weights; tests).
-        model_kwargs: architecture overrides passed to ``timm.create_model`` (a CLIP tower's
-            ``embed_dim``, ``depth``, ``num_heads``, ``act_layer='quick_gelu'``; tiny test ViTs).
+    """A DINO teacher's timm ViT in eval mode, loaded by
+    :func:`~denseclip.models.backbones.proxy.build_timm_vit` (``'timm'``, a local file such as
+    DINO's ``dino_vitbase16_pretrain.pth`` or a CLIP checkpoint, or None for random weights),
+    which must be a plain ViT with one [CLS] token.
     """
-    import timm
-
     # Imported here: denseclip.models imports this module (through the trainer) on its own import.
-    from denseclip.models.backbones.proxy import to_timm_layout
+    from denseclip.models.backbones.proxy import build_timm_vit
 
-    kwargs = dict(num_classes=0, **(model_kwargs or {}))
-    if pretrained == 'timm':
-        cached = _cached_hub_weights(model)
-        try:
-            vit = timm.create_model(model, pretrained=True, **cached, **kwargs)
-        except Exception as err:  # the hub client's traceback says nothing a user can act on
-            if cached:
-                raise
-            raise WeightsNotFoundError(_no_weights_message(
-                model, f'not cached and could not be downloaded ({type(err).__name__})')) from None
-    else:
-        vit = timm.create_model(model, pretrained=False, **kwargs)
-        if pretrained is not None:
-            state, _ = read_state_dict(pretrained)
-            source = os.fspath(pretrained)
-            load_state_dict_strict(vit, to_timm_layout(state, vit, source), source=source)
+    vit = build_timm_vit(model, pretrained, model_kwargs, owner='DINO teacher',
+                         key='model.dino.pretrained')
     if getattr(vit, 'num_prefix_tokens', None) != 1 or getattr(vit, 'no_embed_class', False):
         raise TypeError(f"DINO teacher: '{model}' is not a plain [CLS]-token ViT (register "
                         'tokens or no_embed_class are not supported)')
-    return vit.eval()
+    return vit
 
 
 def vit_last_qkv(vit: nn.Module, images: Tensor) -> LastBlockQKV:
@@ -174,16 +120,14 @@ class DINOTeacher(nn.Module):
                  model_kwargs: dict | None = None,
                  mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
                  std: Sequence[float] = IMAGENET_DEFAULT_STD) -> None:
+        from denseclip.models.backbones.proxy import _rgb  # see load_timm_vit
+
         super().__init__()
-        for name, values in (('mean', mean), ('std', std)):
-            if len(values) != 3:
-                raise ValueError(f'DINOTeacher: {name}={values!r}; expected three RGB values '
-                                 'on the 0-1 scale')
+        self.mean = _rgb(mean, 'DINOTeacher', 'mean')
+        self.std = _rgb(std, 'DINOTeacher', 'std')
         self.vit = load_timm_vit(model, pretrained, model_kwargs)
         self.vit.requires_grad_(False)
         self.patch_size = self.vit.patch_embed.patch_size[0]
-        self.mean = tuple(float(m) for m in mean)
-        self.std = tuple(float(s) for s in std)
 
     @torch.no_grad()
     def forward(self, images: Tensor) -> LastBlockQKV:

@@ -13,10 +13,11 @@ import torch
 import torch.nn.functional as F
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from safetensors.torch import load_file, save_file
+from timm.data import IMAGENET_DEFAULT_MEAN
 
 from denseclip.clip import read_state_dict
 from denseclip.engine.teachers import DINOTeacher, load_timm_vit
-from denseclip.models.backbones.proxy import IMAGENET_MEAN, DINOProxy
+from denseclip.models.backbones.proxy import DINOProxy
 from denseclip.toy import TOY_CONFIG, TOY_WEIGHTS
 
 TIMM_CLIP = 'vit_base_patch16_clip_224'
@@ -64,7 +65,7 @@ def test_the_toy_file_holds_both_towers():
 def test_proxy_matches_open_clip_last_layer_tokens(toy_clip):
     proxy = DINOProxy(TIMM_CLIP, pretrained=TOY_WEIGHTS, model_kwargs=TOY_KWARGS,
                       mean=OPENAI_DATASET_MEAN, std=OPENAI_DATASET_STD)
-    assert proxy.mean == tuple(OPENAI_DATASET_MEAN) and DINOProxy.mean == IMAGENET_MEAN
+    assert proxy.mean == tuple(OPENAI_DATASET_MEAN) and DINOProxy.mean == IMAGENET_DEFAULT_MEAN
     images = _clip_normalised(0)
     with torch.no_grad():
         got = proxy(images)  # (B, D, 14, 14), after timm's final norm

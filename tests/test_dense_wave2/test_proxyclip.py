@@ -12,11 +12,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import TINY_VIT, make_clip
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from denseclip.models.backbones import CLIPViT
-from denseclip.models.backbones.proxy import IMAGENET_MEAN, IMAGENET_STD, DINOProxy
+from denseclip.models.backbones.proxy import DINOProxy
 from denseclip.models.dense import ProxyCLIPAttention, proxy_attention
 
 SIZES = [(64, 64), (48, 80)]
@@ -125,8 +126,8 @@ def _dino_features(vit, pixels):
 def _reference_proxyclip(clip, vit, images, beta=1.2, gamma=3.0):
     """forward_feature + custom_attn, rows H and columns W, per-image mean."""
     pixels = images * CLIP_STD + CLIP_MEAN
-    pixels = (pixels - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(
-        IMAGENET_STD).view(3, 1, 1)
+    pixels = (pixels - torch.tensor(IMAGENET_DEFAULT_MEAN).view(3, 1, 1)) / torch.tensor(
+        IMAGENET_DEFAULT_STD).view(3, 1, 1)
     ex = _dino_features(vit, pixels)
     B, _, I, J = ex.shape
     model = CLIPViT(model=clip, pos_interp='scale_factor').eval()
@@ -166,7 +167,7 @@ def test_proxyclip_with_a_dino_proxy_matches_the_reference(clip, size):
 class PositionProxy(nn.Module):
     """Features that are a function of position only: one-hot of the row, or of the token."""
 
-    mean, std = IMAGENET_MEAN, IMAGENET_STD
+    mean, std = IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
     def __init__(self, stride, by):
         super().__init__()
@@ -231,6 +232,6 @@ def test_the_proxy_sees_the_image_in_its_own_normalisation(clip):
     with torch.no_grad():
         _proxyclip(clip, proxy).encode_dense(images)
     pixels = images * CLIP_STD + CLIP_MEAN
-    want = (pixels - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(
-        IMAGENET_STD).view(3, 1, 1)
+    want = (pixels - torch.tensor(IMAGENET_DEFAULT_MEAN).view(3, 1, 1)) / torch.tensor(
+        IMAGENET_DEFAULT_STD).view(3, 1, 1)
     torch.testing.assert_close(proxy.seen, want)

@@ -26,6 +26,7 @@ from typing import Literal
 import timm
 import torch
 import torch.nn.functional as F
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import checkpoint_filter_fn
 from torch import Tensor, nn
@@ -37,8 +38,6 @@ from denseclip.registry import MODELS
 
 logger = logging.getLogger(__name__)
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 # SAM's pixel mean/std on the 0-255 scale (build_sam.py) are ImageNet's times 255.
 SAM_PIXEL_MEAN = (123.675, 116.28, 103.53)
 SAM_PIXEL_STD = (58.395, 57.12, 57.375)
@@ -111,14 +110,26 @@ def to_timm_layout(state: dict[str, Tensor], vit: nn.Module, source: str) -> dic
     return _from_dinov2_layout(state)
 
 
-def _resolve_timm_weights(name: str) -> str:
-    """Local path of timm's hub file for ``name``: from the cache, else downloaded if online."""
+def _rgb(values: Sequence[float], owner: str, name: str) -> tuple[float, ...]:
+    """Three RGB floats (a mean or std on the 0-1 scale), or a ValueError naming the argument."""
+    if len(values) != 3:
+        raise ValueError(f'{owner}: {name}={values!r}; expected three RGB values on the 0-1 '
+                         'scale')
+    return tuple(float(v) for v in values)
+
+
+def _resolve_timm_weights(name: str, owner: str, key: str) -> str:
+    """Local path of timm's hub file for ``name``: from the cache, else downloaded if online.
+
+    ``owner`` and ``key`` (the config key of the weights) name the fix in the error raised when
+    the file is neither cached nor downloadable.
+    """
     from huggingface_hub import hf_hub_download
 
     cfg = timm.models.get_pretrained_cfg(name)
     if cfg is None or not cfg.hf_hub_id:
         arch = name.split('.')[0]
-        raise KeyError(f"DINOProxy: model='{name}' has no timm hub weights; tagged names of "
+        raise KeyError(f"{owner}: model='{name}' has no timm hub weights; tagged names of "
                        f"this architecture: {timm.list_models(arch, pretrained=True)}")
     repo = cfg.hf_hub_id
     candidates = ('model.safetensors', 'pytorch_model.bin')
@@ -129,13 +140,53 @@ def _resolve_timm_weights(name: str) -> str:
                 return hf_hub_download(repo, filename, local_files_only=local_only)
             except Exception:  # the hub client's traceback says nothing a user can act on
                 continue
-    original = f" (or the original checkpoint {cfg.url.rsplit('/', 1)[-1]})" if cfg.url else ''
+    original = (f", or {key}='/path/to/{cfg.url.rsplit('/', 1)[-1]}' for the original "
+                'checkpoint' if cfg.url else '')
     raise WeightsNotFoundError(
-        f"DINOProxy: weights for model='{name}', pretrained='timm' are not available: "
+        f"{owner}: weights for model='{name}', pretrained='timm' are not available: "
         f'{repo}/{candidates[0]} on the Hugging Face Hub is not in the local cache'
-        f"{' (offline mode)' if offline else ' and could not be downloaded'}. Download it"
-        f'{original} on a machine with internet access and pass its path: '
-        f"pretrained='/path/to/{candidates[0]}'")
+        f"{' (offline mode)' if offline else ' and could not be downloaded'}. Download it on a "
+        f"machine with internet access and pass its path: {key}='/path/to/{candidates[0]}'"
+        f'{original}')
+
+
+def build_timm_vit(model: str | nn.Module, pretrained: str | os.PathLike | None = None,
+                   model_kwargs: dict | None = None, *, owner: str = 'DINOProxy',
+                   key: str = 'pretrained') -> nn.Module:
+    """A timm ViT in eval mode, the one loader of proxies and teachers.
+
+    Args:
+        model: timm model name with its tag, or a built timm ``VisionTransformer``.
+        pretrained: None (random weights), ``'timm'`` (the tag's hub file, from the cache or
+            downloaded unless offline; needs a name) or a local file (timm layout,
+            facebookresearch's DINO / DINOv2, or an OpenAI / open_clip CLIP: see
+            :func:`to_timm_layout`), read with ``weights_only=True`` and loaded strictly.
+        model_kwargs: architecture overrides for ``timm.create_model`` (a CLIP tower's
+            ``embed_dim``, ``depth``, ``num_heads``, ``act_layer='quick_gelu'``; tiny tests).
+        owner: the caller, named in errors.
+        key: the config key of ``pretrained``, named in the offline error's fix.
+    """
+    if not isinstance(model, str) and pretrained == 'timm':
+        raise ValueError(f"{owner}: pretrained='timm' needs a timm model name, not a built "
+                         'module')
+    if not isinstance(model, str) and model_kwargs:
+        raise ValueError(f'{owner}: model_kwargs apply to a timm model name, not a built module')
+    if isinstance(model, str) and model.split('.')[0] not in timm.list_models():
+        raise KeyError(f"{owner}: model='{model}' is not a timm model; DINO and DINOv2 names: "
+                       f"{timm.list_models('*dino*', pretrained=True)}")
+    path = None
+    if pretrained is not None:  # find the file first: no model is built if it is missing
+        path = (_resolve_timm_weights(model, owner, key) if pretrained == 'timm'
+                else os.fspath(pretrained))
+        _check_file(path, owner)
+    vit = (timm.create_model(model, pretrained=False, num_classes=0, **(model_kwargs or {}))
+           if isinstance(model, str) else model)
+    if path is not None:
+        state, _ = read_state_dict(path)
+        load_state_dict_strict(vit, to_timm_layout(state, vit, path), source=path)
+        logger.info('%s %s: weights %s', owner, model if isinstance(model, str) else
+                    type(model).__name__, path)
+    return vit.eval()
 
 
 def default_pos_interp(name: str) -> PosInterp:
@@ -161,46 +212,25 @@ class DINOProxy(nn.Module):
             ``'size_antialias'``, bicubic to the size with antialiasing (the DINOv2 hub's
             register models: ``interpolate_offset=0``, ``interpolate_antialias=True``; timm's
             own resize). None: :func:`default_pos_interp` of the name.
-        model_kwargs: architecture overrides for ``timm.create_model`` (a CLIP tower's
-            ``embed_dim``, ``depth``, ``num_heads``, ``act_layer='quick_gelu'``; tiny tests).
+        model_kwargs: architecture overrides for ``timm.create_model`` (see
+            :func:`build_timm_vit`).
         mean: RGB mean on the 0-1 scale the proxy's inputs are normalised with (default
             ImageNet's, DINO's; a CLIP tower wants ``open_clip.OPENAI_DATASET_MEAN``).
         std: the matching standard deviation.
     """
 
-    mean = IMAGENET_MEAN  # class defaults; an instance may override them
-    std = IMAGENET_STD
+    mean = IMAGENET_DEFAULT_MEAN  # class defaults; an instance may override them
+    std = IMAGENET_DEFAULT_STD
 
     def __init__(self, model: str | nn.Module = 'vit_base_patch8_224.dino',
                  pretrained: str | os.PathLike | None = None,
                  pos_interp: PosInterp | None = None, model_kwargs: dict | None = None,
-                 mean: Sequence[float] = IMAGENET_MEAN,
-                 std: Sequence[float] = IMAGENET_STD) -> None:
+                 mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
+                 std: Sequence[float] = IMAGENET_DEFAULT_STD) -> None:
         super().__init__()
-        if not isinstance(model, str) and pretrained == 'timm':
-            raise ValueError("DINOProxy: pretrained='timm' needs a timm model name, not a built "
-                             'module')
-        if not isinstance(model, str) and model_kwargs:
-            raise ValueError('DINOProxy: model_kwargs apply to a timm model name, not a built '
-                             'module')
-        for name, values in (('mean', mean), ('std', std)):
-            if len(values) != 3:
-                raise ValueError(f'DINOProxy: {name}={values!r}; expected three RGB values on '
-                                 'the 0-1 scale')
-        if isinstance(model, str) and model.split('.')[0] not in timm.list_models():
-            raise KeyError(f"DINOProxy: model='{model}' is not a timm model; DINO and DINOv2 "
-                           f"names: {timm.list_models('*dino*', pretrained=True)}")
-        path = None
-        if pretrained is not None:  # find the file first: no model is built if it is missing
-            path = _resolve_timm_weights(model) if pretrained == 'timm' else os.fspath(pretrained)
-            _check_file(path, 'DINOProxy')
-        vit = (timm.create_model(model, pretrained=False, num_classes=0, **(model_kwargs or {}))
-               if isinstance(model, str) else model)
-        if path is not None:
-            state, _ = read_state_dict(path)
-            load_state_dict_strict(vit, to_timm_layout(state, vit, path), source=path)
-            logger.info('DINOProxy %s: weights %s', model if isinstance(model, str) else
-                        type(model).__name__, path)
+        self.mean = _rgb(mean, 'DINOProxy', 'mean')
+        self.std = _rgb(std, 'DINOProxy', 'std')
+        vit = build_timm_vit(model, pretrained, model_kwargs)
         if pos_interp is None:
             pos_interp = default_pos_interp(model if isinstance(model, str) else '')
         if pos_interp not in ('scale_factor', 'size_antialias'):
@@ -209,8 +239,6 @@ class DINOProxy(nn.Module):
         self.vit = vit.eval()
         self.pos_interp = pos_interp
         self.patch_size = vit.patch_embed.patch_size[0]
-        self.mean = tuple(float(m) for m in mean)
-        self.std = tuple(float(s) for s in std)
 
     def _pos_embed(self, grid: tuple[int, int]) -> Tensor:
         vit = self.vit
