@@ -28,7 +28,6 @@ import open_clip
 import torch
 import torch.nn.functional as F
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
-from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from denseclip.toy.world import (STUFF, THINGS, TOY_CLASSES, TOY_TEMPLATES, describe,

@@ -16,7 +16,6 @@ from timm.models.vision_transformer import VisionTransformer
 
 import denseclip
 from denseclip.models.dense import kspd_refine
-from denseclip.models.dense.cliptrase import CLIPtraseRegionRefiner
 from denseclip.models.refiners import CLIPDINOiserRefiner
 from denseclip.models.segmentors import OpenVocabSegmentor
 

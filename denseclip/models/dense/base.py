@@ -12,7 +12,6 @@ the block's residual and FFN as its paper does (reference notes §14.1):
 """
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
