@@ -256,15 +256,21 @@ class DemoHandlers:
         canvas = None if image is None else enlarge(image, display_scale(image))
         return state, canvas, None, 'Prompts cleared.'
 
-    def everything(self, state: dict, vocabulary_text: str):
-        """Name every mask -> (picture, table rows, status)."""
-        image = state['image']
-        if image is None:
+    @staticmethod
+    def _picture_and_vocabulary(state: dict, vocabulary_text: str):
+        """(image, vocabulary, None), or (None, None, the status to show) for the buttons."""
+        if state['image'] is None:
             return None, None, 'Upload a picture first.'
         try:
-            vocabulary = parse_vocabulary(vocabulary_text)
+            return state['image'], parse_vocabulary(vocabulary_text), None
         except ValueError as err:
             return None, None, f'**Vocabulary:** {err}'
+
+    def everything(self, state: dict, vocabulary_text: str):
+        """Name every mask -> (picture, table rows, status)."""
+        image, vocabulary, error = self._picture_and_vocabulary(state, vocabulary_text)
+        if error:
+            return None, None, error
         start = time.perf_counter()
         masks = self.masks.everything(image)
         if not masks:
@@ -281,13 +287,9 @@ class DemoHandlers:
 
     def semantic(self, state: dict, vocabulary_text: str):
         """Full OpenVocabSegmenter result -> (overlay, areas, status)."""
-        image = state['image']
-        if image is None:
-            return None, None, 'Upload a picture first.'
-        try:
-            vocabulary = parse_vocabulary(vocabulary_text)
-        except ValueError as err:
-            return None, None, f'**Vocabulary:** {err}'
+        image, vocabulary, error = self._picture_and_vocabulary(state, vocabulary_text)
+        if error:
+            return None, None, error
         start = time.perf_counter()
         result = self.namer.semantic(image, vocabulary)
         seconds = time.perf_counter() - start
