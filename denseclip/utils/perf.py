@@ -2,6 +2,7 @@
 the load other processes put on the machine meanwhile."""
 from __future__ import annotations
 
+import math
 import os
 import resource
 import sys
@@ -112,16 +113,53 @@ def gemm_gflops(dtype: str, device: str = 'cpu', n: int = 2048, repeat: int = 5)
     return 2 * n ** 3 / best / 1e9
 
 
-def count_flops(fn: Callable[[], object]) -> int:
-    """FLOPs of the matmuls, convolutions and attentions ``fn`` runs (``FlopCounterMode``).
+def _fused_attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None,
+                           **kwargs) -> int:
+    """q k^T and attn v of one fused attention call: ``2 L S E + 2 L S Ev`` per batch entry and
+    head, for queries ``(..., L, E)``, keys ``(..., S, E)`` and an output ``(..., L, Ev)``.
 
-    ``nn.MultiheadAttention``'s fused inference fast path has no FLOP formula, so it is turned
-    off while counting: the unfused ops it stands for do the same FLOPs.
+    The output (the op's first result) gives the batch and heads after broadcasting and
+    grouped-query expansion. Softmax, scale and mask are not counted, as in the counter's own
+    attention formulas.
+    """
+    out = out_shape if isinstance(out_shape, torch.Size) else out_shape[0]
+    return 2 * math.prod(out[:-1]) * key_shape[-2] * (query_shape[-1] + out[-1])
+
+
+# Fused attention kernels that ``scaled_dot_product_attention`` dispatches to, for which
+# ``FlopCounterMode`` may have no formula (it counts the CUDA flash, efficient and cuDNN ones):
+# each would otherwise add zero FLOPs. On the CPU, SDPA runs the first for any dtype and mask
+# (its math fallback, for shapes the fused kernel rejects, runs counted ``bmm`` calls).
+FUSED_ATTENTION_OPS = ('_scaled_dot_product_flash_attention_for_cpu',  # CPU
+                       '_scaled_dot_product_fused_attention_overrideable',  # XPU, PrivateUse1
+                       '_scaled_dot_product_attention_math_for_mps')  # MPS
+
+
+def fused_attention_formulas() -> dict:
+    """``FlopCounterMode`` ``custom_mapping`` for :data:`FUSED_ATTENTION_OPS` that this torch
+    has.
+
+    A mapping replaces the counter's own formula for the same op rather than adding to it, and
+    a call counted at one of these ops runs its kernel out of the counter's sight, so where a
+    torch already counts one of them, or SDPA takes an unfused path, nothing is counted twice.
+    """
+    ops = (getattr(torch.ops.aten, name, None) for name in FUSED_ATTENTION_OPS)
+    return {op: _fused_attention_flops for op in ops if op is not None}
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs of the matmuls, convolutions and attentions ``fn`` runs (``FlopCounterMode``, with
+    :func:`fused_attention_formulas` for the attention kernels it has no formula for).
+
+    ``nn.MultiheadAttention``'s fused inference fast path (``_native_multi_head_attention``,
+    ``_transformer_encoder_layer_fwd``) has no FLOP formula either, so it is turned off while
+    counting: the unfused ops it stands for do the same FLOPs.
     """
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
     try:
-        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        with torch.inference_mode(), FlopCounterMode(
+                display=False, custom_mapping=fused_attention_formulas()) as counter:
             fn()
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
