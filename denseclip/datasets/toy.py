@@ -69,8 +69,13 @@ def ensure_toy_split(root: str, num_images: int, seed: int = 0, size: int = 224,
 
 @DATASETS.register_module()
 class ToyWorldDataset(BaseSegDataset):
-    """Scenes of the shapes world: 13 classes (9 coloured shapes, 4 textured stuff), no
+    """Scenes of the shapes world: 10 classes (6 coloured shapes, 4 textured stuff), no
     background and no ignore label.
+
+    ``metainfo=dict(classes=subset)`` (names from :data:`denseclip.toy.world.TOY_CLASSES`) is
+    passed to :class:`mmseg.datasets.BaseSegDataset`, whose label map renumbers the subset in
+    the given order and maps the other classes to 255 (ignored): the open-vocabulary training
+    split of ``configs/_base_/datasets/toy_open_vocab.py`` keeps only the seen classes.
 
     Args:
         generate: if given, ``dict(num_images=..., seed=0, size=224, split='val')`` passed to

@@ -10,7 +10,8 @@ on toy scenes with the toy CLIP's own image tower as the "DINO" teacher::
 """
 from pathlib import Path
 
-from .world import TOY_CLASSES, TOY_PALETTE, TOY_TEMPLATES, Scene, generate_scene, write_split
+from .world import (TOY_CLASSES, TOY_PALETTE, TOY_SEEN_CLASSES, TOY_TEMPLATES, TOY_UNSEEN_CLASSES,
+                    Scene, generate_scene, write_split)
 
 TOY_DIR = Path(__file__).resolve().parent
 TOY_CONFIG = TOY_DIR / 'toy_clip.json'  # open_clip model config of the toy CLIP
@@ -19,4 +20,5 @@ TOY_WEIGHTS = TOY_DIR / 'toy_clip.safetensors'  # its weights, fp16
 TOY_CLIP_DINOISER_HEADS = TOY_DIR / 'toy_clip_dinoiser_heads.safetensors'
 
 __all__ = ['TOY_CONFIG', 'TOY_WEIGHTS', 'TOY_CLIP_DINOISER_HEADS', 'TOY_CLASSES', 'TOY_PALETTE',
-           'TOY_TEMPLATES', 'Scene', 'generate_scene', 'write_split']
+           'TOY_TEMPLATES', 'TOY_SEEN_CLASSES', 'TOY_UNSEEN_CLASSES', 'Scene', 'generate_scene',
+           'write_split']

@@ -35,6 +35,11 @@ THING_STYLES = {  # name: (shape, RGB)
 THINGS = tuple(THING_STYLES)
 STUFF = ('sky', 'grass', 'water', 'sand')
 TOY_CLASSES: Tuple[str, ...] = THINGS + STUFF
+# Open-vocabulary split of the toy world: methods that train do so on the seen classes (unseen
+# pixels ignored) and are evaluated on all ten (configs/_base_/datasets/toy_open_vocab.py).
+# Two things and one ground stuff are held out.
+TOY_UNSEEN_CLASSES: Tuple[str, ...] = ('purple square', 'black cross', 'sand')
+TOY_SEEN_CLASSES: Tuple[str, ...] = tuple(c for c in TOY_CLASSES if c not in TOY_UNSEEN_CLASSES)
 TOY_PALETTE: Tuple[Tuple[int, int, int], ...] = tuple(rgb for _, rgb in THING_STYLES.values()) + (
     (150, 200, 240), (60, 150, 50), (30, 90, 150), (220, 190, 130))  # sky, grass, water, sand
 # Prompt templates the toy CLIP sees during training for single-class captions; dense methods

@@ -1,4 +1,4 @@
-# The toy world (denseclip/toy/world.py): 224x224 shapes scenes, 13 classes (9 coloured shapes,
+# The toy world (denseclip/toy/world.py): 224x224 shapes scenes, 10 classes (6 coloured shapes,
 # 4 textured stuff), no background and no ignore label. The split is generated under data_root
 # on first use (ToyWorldDataset(generate=...)), so the toy configs need no download.
 dataset_type = 'ToyWorldDataset'
