@@ -46,7 +46,7 @@ from demo_utils import (EXAMPLES, TOY_EXAMPLE, TOY_VOCABULARY, add_model_argumen
                         build_segmenter, check_model_arguments, is_toy, parse_vocabulary)
 from denseclip.apis import OpenVocabSegmenter, load_image  # noqa: E402
 from denseclip.apis.mask_naming import name_mask  # noqa: E402
-from denseclip.models.segmentors.open_vocab import CLIP_MEAN, CLIP_STD  # noqa: E402
+from denseclip.models.segmentors import CLIP_MEAN, CLIP_STD  # noqa: E402
 from denseclip.models.text import TextClassifier, Vocabulary  # noqa: E402
 from masks import (LRUCache, SamMasks, SuperpixelMasks, build_small_sam, image_key,  # noqa: E402
                    load_sam)

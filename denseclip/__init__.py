@@ -9,7 +9,7 @@ from .version import __version__
 
 compat.install()
 
-from . import datasets, engine, models  # noqa: E402,F401  (registration)
+from . import datasets, engine, evaluation, models  # noqa: E402,F401  (registration)
 from .apis import OpenVocabSegmenter, build_dense_clip  # noqa: E402
 
 __all__ = ['__version__', 'build_dense_clip', 'OpenVocabSegmenter']

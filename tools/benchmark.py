@@ -103,7 +103,8 @@ def build_segmentor(args: argparse.Namespace, dtype: str, window_batch: int):
 
 def cast_weights_mib(seg) -> float:
     """Size of the low-precision weight copies the segmentor keeps (0 for float32)."""
-    from denseclip.models.segmentors.open_vocab import PRECISIONS, autocast_weights
+    from denseclip.models.segmentors.base import PRECISIONS
+    from denseclip.models.segmentors.open_vocab import autocast_weights
 
     dtype = PRECISIONS[seg.dtype]
     if dtype is None:
@@ -124,7 +125,7 @@ def toy_images(args: argparse.Namespace):
     """``--images`` CLIP-normalised toy scenes, each (1, 3, size, size), on the device."""
     import torch
 
-    from denseclip.models.segmentors.open_vocab import CLIP_MEAN, CLIP_STD
+    from denseclip.models.segmentors import CLIP_MEAN, CLIP_STD
     from denseclip.toy.world import generate_scene, scene_seed
 
     mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)

@@ -70,6 +70,23 @@ def _known_types(key: str) -> list[str]:
     return sorted(names)
 
 
+def init_parameters(cls: type) -> dict[str, inspect.Parameter]:
+    """The constructor arguments of ``cls``, following ``**kwargs`` into the ``__init__`` of
+    the base classes it is passed on to (a subclass restating a few, the base the rest)."""
+    params: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:
+        if '__init__' not in vars(klass):
+            continue
+        own = inspect.signature(klass.__init__).parameters
+        for name, param in list(own.items())[1:]:  # without self
+            if param.kind is not inspect.Parameter.VAR_KEYWORD:
+                params.setdefault(name, param)
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in own.values()):
+            return params
+    # every __init__ up the chain takes **kwargs: anything goes
+    return dict(params, kwargs=inspect.Parameter('kwargs', inspect.Parameter.VAR_KEYWORD))
+
+
 def check_model_config(cfg: Mapping, where: str, key: str = 'model') -> None:
     """Check a module config and every nested one: registered types, known argument names,
     required arguments present.
@@ -90,7 +107,7 @@ def check_model_config(cfg: Mapping, where: str, key: str = 'model') -> None:
     if cls is None:
         raise KeyError(f'{where}: {key}.type={type_!r} is not registered; known: '
                        f'{_known_types(key)}')
-    params = inspect.signature(cls).parameters
+    params = init_parameters(cls)
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         names = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
         for arg in cfg:

@@ -14,7 +14,7 @@ import denseclip
 from denseclip.models.dense import kspd_refine
 from denseclip.models.refiners import pamr
 from denseclip.models.segmentors import OpenVocabSegmentor, slide_windows
-from denseclip.models.segmentors.open_vocab import apply_area_threshold, merge_synonyms
+from denseclip.models.segmentors.base import apply_area_threshold, merge_synonyms
 
 VOCAB = ['sky', ['person', 'pedestrian', 'man'], 'car', 'grass']
 

@@ -14,7 +14,8 @@ from open_clip.model import CLIP
 from open_clip.modified_resnet import ModifiedResNet
 from torch import Tensor
 
-from denseclip.models.backbones.clip_vit import DenseOutput, check_images, load_clip_model
+from denseclip.models.backbones.clip_vit import (DenseOutput, check_images, keep_loaded_clip,
+                                                 load_clip_model)
 from denseclip.registry import MMDET_MODELS, MODELS
 
 
@@ -43,7 +44,7 @@ class CLIPResNet(BaseModule):
                             "image tower; use type='CLIPViT' for ViT CLIPs")
         if any(i not in range(4) for i in out_indices):
             raise ValueError(f'CLIPResNet: out_indices={out_indices}; each must be in 0..3')
-        self.clip = clip
+        keep_loaded_clip(self, clip)
         self.visual = clip.visual
         self.out_indices = tuple(out_indices)
         self.embed_dim = self.visual.output_dim

@@ -15,7 +15,7 @@ import torch
 from mmengine.model import BaseModule
 from open_clip.model import CLIP
 from open_clip.transformer import VisionTransformer
-from torch import Tensor
+from torch import Tensor, nn
 
 from denseclip.clip import CLIPSource, load_clip, resample_pos_embed
 from denseclip.clip.pos_embed import InterpMode
@@ -53,6 +53,16 @@ def load_clip_model(model: str | os.PathLike | CLIP | None,
     return load_clip(model, pretrained)
 
 
+def keep_loaded_clip(backbone: nn.Module, clip: nn.Module) -> None:
+    """Keep the loaded open_clip model as ``backbone.clip`` without registering it.
+
+    A backbone's parameters are its image tower's alone (``backbone.visual``), each under one
+    name; the text tower goes to the segmentor's :class:`OpenCLIPTextEncoder`, built from
+    ``backbone.clip`` so that one ``pretrained`` names both towers.
+    """
+    object.__setattr__(backbone, 'clip', clip)
+
+
 def check_images(images: Tensor, stride: int, owner: str) -> None:
     """Raise a ValueError naming the shape unless images is (B, 3, H, W), H, W % stride == 0."""
     if images.ndim != 4 or images.shape[1] != 3:
@@ -87,9 +97,8 @@ class CLIPViT(BaseModule):
         if not isinstance(clip.visual, VisionTransformer):
             raise TypeError(f"CLIPViT: model={model!r} has a {type(clip.visual).__name__} image "
                             "tower; use type='CLIPResNet' for ResNet CLIPs")
-        self.clip = clip
+        keep_loaded_clip(self, clip)
         self.visual = clip.visual
-        self.blocks = self.visual.transformer.resblocks
         check_block(self.blocks[-1])
         self.dense: DenseAttention = MODELS.build(dense or dict(type='VanillaAttention'))
         if pos_interp not in ('size', 'scale_factor'):
@@ -105,6 +114,11 @@ class CLIPViT(BaseModule):
     @property
     def output_stride(self) -> int:
         return self.patch_size
+
+    @property
+    def blocks(self) -> nn.ModuleList:
+        """The image tower's residual blocks."""
+        return self.visual.transformer.resblocks
 
     def embed(self, images: Tensor) -> tuple[Tensor, tuple[int, int]]:
         """Patch embedding, [CLS], position embedding and ln_pre.

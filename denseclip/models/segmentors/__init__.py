@@ -1,4 +1,6 @@
+from .base import CLIP_MEAN, CLIP_STD, SlideSegmentor, slide_windows
 from .clip_dinoiser_trainer import CLIPDINOiserTrainer
-from .open_vocab import OpenVocabSegmentor, slide_windows
+from .open_vocab import OpenVocabSegmentor
 
-__all__ = ['OpenVocabSegmentor', 'CLIPDINOiserTrainer', 'slide_windows']
+__all__ = ['SlideSegmentor', 'OpenVocabSegmentor', 'CLIPDINOiserTrainer', 'slide_windows',
+           'CLIP_MEAN', 'CLIP_STD']

@@ -1,10 +1,14 @@
-"""Text side: vocabularies, prompt templates and the cached text classifier (DESIGN §4)."""
+"""Text side: vocabularies, templates, the differentiable text encoder, prompt learners and
+the cached classifier of training-free methods (DESIGN §4)."""
 from .classifier import (TextClassifier, build_text_classifier, default_cache_dir,
                          encode_text_trimmed, file_fingerprint)
+from .encoder import OpenCLIPTextEncoder
+from .prompts import ContextPrompt, TemplatePrompt
 from .templates import TEMPLATE_SETS, get_templates
 from .vocabulary import Vocabulary
 
 __all__ = [
-    'TEMPLATE_SETS', 'TextClassifier', 'Vocabulary', 'build_text_classifier', 'default_cache_dir',
-    'encode_text_trimmed', 'file_fingerprint', 'get_templates'
+    'TEMPLATE_SETS', 'OpenCLIPTextEncoder', 'ContextPrompt', 'TemplatePrompt', 'TextClassifier',
+    'Vocabulary', 'build_text_classifier', 'default_cache_dir', 'encode_text_trimmed',
+    'file_fingerprint', 'get_templates'
 ]

@@ -1,5 +1,8 @@
 """Text classifier: one unit embedding per query (name), averaged over prompt templates.
 
+A frozen, cached wrapper of :class:`~denseclip.models.text.encoder.OpenCLIPTextEncoder`, the text
+side trained methods run with gradients.
+
 The embedding of a name is the mean over templates of the L2-normalised text embeddings of
 ``template.format(name)``, L2-normalised again, as CLIP's zero-shot ImageNet classifier and
 every training-free method here do (reference notes §1.2; e.g. MaskCLIP
@@ -23,11 +26,11 @@ from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
-from open_clip.transformer import text_global_pool
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
+from .encoder import OpenCLIPTextEncoder, trim_reason
 from .templates import get_templates
 from .vocabulary import ClassSpec, Vocabulary
 
@@ -71,89 +74,39 @@ class TextClassifier:
         return self.vocabulary.num_classes
 
 
-def _trim_reason(model: nn.Module) -> Optional[str]:
-    """Why ``encode_text_trimmed`` cannot trim ``model``, or None if it can."""
-    for attr in ('token_embedding', 'positional_embedding', 'transformer', 'ln_final',
-                 'text_projection', 'text_pool_type', 'attn_mask'):
-        if not hasattr(model, attr):
-            return f'{type(model).__name__} has no {attr!r} (not an open_clip CLIP text tower)'
-    if model.text_pool_type not in ('argmax', 'eos'):
-        return f'text_pool_type={model.text_pool_type!r} does not pool the end-of-text token'
-    mask = model.attn_mask
-    if not isinstance(mask, Tensor):
-        return 'no causal attention mask: every output depends on the padding'
-    length = mask.shape[-1]
-    if mask.shape != (length, length):
-        return f'attn_mask has shape {tuple(mask.shape)}, not (L, L)'
-    causal = torch.ones(length, length, dtype=torch.bool, device=mask.device).triu(1)
-    if not torch.equal(torch.isneginf(mask), causal) or mask[~causal].any():
-        return 'attn_mask is not the causal mask'
-    return None
-
-
 def encode_text_trimmed(model: nn.Module, tokens: Tensor) -> Tensor:
     """``model.encode_text(tokens)`` without running the padding after the last end-of-text.
 
-    CLIP's text attention is causal, so the pooled end-of-text (EOT) token never sees the
-    padding after it. Cutting the sequence to the batch's last EOT position + 1 (slicing the
-    positional embedding and the causal mask alike) gives the same result to float rounding
-    and is several times faster for short prompts (measured: ViT-B/16 text tower, 256 ImageNet
-    prompts, 2 CPU cores, 36 s -> 1.7 s as 77 tokens become 13).
-
-    Applies to open_clip ``CLIP`` models with a causal mask pooling the 'argmax' or 'eos'
-    token. Any other model (``CustomTextCLIP`` / HF text towers, no causal mask, other pool
-    types) falls back to ``model.encode_text(tokens)``.
+    :meth:`OpenCLIPTextEncoder.encode_tokens` over ``model``'s own text tower (shared, not copied);
+    towers it cannot trim (``CustomTextCLIP`` / HF text towers, no causal mask, other pool
+    types) run ``model.encode_text(tokens)``.
 
     Args:
-        model: an open_clip model (or anything with ``encode_text``).
+        model: an open_clip model, or a :class:`OpenCLIPTextEncoder`.
         tokens: ``(N, L)`` int64 token ids from the model's tokenizer, on the model's device.
 
     Returns:
         ``(N, D)`` unnormalised text embeddings in the model's dtype.
     """
-    reason = _trim_reason(model)
+    if isinstance(model, OpenCLIPTextEncoder):
+        return model.encode_tokens(tokens)
+    reason = trim_reason(model)
     if reason is not None:
         logger.debug('encode_text_trimmed: full-length encode_text, %s', reason)
         return model.encode_text(tokens)
-    if model.text_pool_type == 'argmax':  # CLIP's EOT has the largest token id
-        eot = tokens.argmax(dim=-1)  # (N,)
-    else:
-        eot = (tokens == model.text_eos_id).int().argmax(dim=-1)  # (N,)
-    n = int(eot.max()) + 1
-    # argmax returns the first maximum, so pooling the trimmed tokens picks the same position
-    tokens = tokens[:, :n]  # (N, n)
-    cast_dtype = model.transformer.get_cast_dtype()
-    x = model.token_embedding(tokens).to(cast_dtype)  # (N, n, W)
-    x = x + model.positional_embedding[:n].to(cast_dtype)
-    x = model.transformer(x, attn_mask=model.attn_mask[:n, :n])  # (N, n, W)
-    x = model.ln_final(x)
-    x = text_global_pool(x, tokens, model.text_pool_type,
-                         eos_token_id=getattr(model, 'text_eos_id', None))  # (N, W)
-    if isinstance(model.text_projection, nn.Linear):
-        x = model.text_projection(x)
-    elif model.text_projection is not None:
-        x = x @ model.text_projection  # (N, D)
-    return x
+    return OpenCLIPTextEncoder(clip=model, frozen=False).encode_tokens(tokens)
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device('cpu')
-
-
-def _encode_queries(model: nn.Module, tokenizer: Tokenizer, queries: Sequence[str],
+def _encode_queries(encoder: OpenCLIPTextEncoder, queries: Sequence[str],
                     templates: Sequence[str], batch_size: int) -> Tensor:
-    """Template-averaged unit embeddings, ``(Q, D)`` float32 on the model's device."""
-    prompts = [template.format(name) for name in queries for template in templates]
-    device = _model_device(model)
+    """Template-averaged unit embeddings, ``(Q, D)`` float32 on the encoder's device."""
     chunks = []
+    per_batch = max(1, batch_size // len(templates))  # names per text-tower forward
     with torch.inference_mode():
-        for start in range(0, len(prompts), batch_size):
-            tokens = tokenizer(prompts[start:start + batch_size]).to(device)  # (b, L)
-            emb = encode_text_trimmed(model, tokens).float()  # (b, D)
-            chunks.append(F.normalize(emb, dim=-1))
-        emb = torch.cat(chunks).view(len(queries), len(templates), -1)  # (Q, T, D)
-        emb = F.normalize(emb.mean(dim=1), dim=-1)  # (Q, D)
+        for start in range(0, len(queries), per_batch):
+            emb = encoder.encode_prompts(queries[start:start + per_batch], templates)
+            chunks.append(F.normalize(emb.float(), dim=-1))  # (b, T, D)
+        emb = F.normalize(torch.cat(chunks).mean(dim=1), dim=-1)  # (Q, D)
     # clone outside inference mode, so the result can meet tensors that require grad
     return emb.clone()
 
@@ -213,7 +166,7 @@ def _save_cached(path: Path, key: str, model_id: str, emb: Tensor) -> None:
 
 def build_text_classifier(
     model: nn.Module,
-    tokenizer: Tokenizer,
+    tokenizer: Optional[Tokenizer],
     vocabulary: Union[Vocabulary, Sequence[ClassSpec]],
     templates: Union[str, Sequence[str]] = 'openai_imagenet',
     *,
@@ -224,15 +177,17 @@ def build_text_classifier(
     """Embed every query of a vocabulary, averaged over templates (DESIGN §4, notes §1.2).
 
     Args:
-        model: an open_clip model; only its text tower runs.
-        tokenizer: maps a list of strings to ``(N, L)`` int64 tokens (open_clip tokenizer).
+        model: a :class:`OpenCLIPTextEncoder`, or an open_clip model whose text tower runs
+            through one (its weights shared, never copied).
+        tokenizer: maps a list of strings to ``(N, L)`` int64 tokens (open_clip tokenizer);
+            None keeps the encoder's own.
         vocabulary: a :class:`Vocabulary`, or a list accepted by ``Vocabulary.from_list``.
         templates: a template set name or list, see :func:`get_templates`.
         model_id: identity of the text model's weights and tokenizer, e.g.
             ``f'ViT-B-16-quickgelu:{file_fingerprint(ckpt)}'``; it keys the on-disk cache
             together with the exact query names and templates. None disables the cache.
         cache_dir: cache directory; default :func:`default_cache_dir`.
-        batch_size: prompts per text-tower forward.
+        batch_size: prompts per text-tower forward (rounded down to whole names).
 
     Returns:
         The classifier: ``embeddings (Q, D)`` float32 unit rows and ``query_to_class (Q,)``
@@ -244,7 +199,11 @@ def build_text_classifier(
     if batch_size < 1:
         raise ValueError(f'build_text_classifier: batch_size={batch_size}; expected >= 1')
     queries = vocabulary.queries
-    device = _model_device(model)
+    encoder = (model if isinstance(model, OpenCLIPTextEncoder)
+               else OpenCLIPTextEncoder(clip=model, frozen=False))
+    if tokenizer is not None:
+        encoder.tokenizer = tokenizer
+    device = encoder._device()
 
     path = key = None
     emb = None
@@ -258,7 +217,7 @@ def build_text_classifier(
                         len(queries), len(templates), path)
     if emb is None:
         start = time.perf_counter()
-        emb = _encode_queries(model, tokenizer, queries, templates, batch_size)
+        emb = _encode_queries(encoder, queries, templates, batch_size)
         logger.info('text classifier: %d queries x %d templates encoded in %.1f s',
                     len(queries), len(templates), time.perf_counter() - start)
         if path is not None:
