@@ -7,6 +7,8 @@
         --work-dir work_dirs/sclip_voc21 --out sclip_voc21.json
     python tools/test.py configs/sclip/sclip_toy-vit-p16_toy.py \\
         --cfg-options test_dataloader.dataset.generate.num_images=8 --save-preds preds/
+    python tools/test.py configs/denseclip/denseclip_r50_ade20k-512x512.py \\
+        --checkpoint work_dirs/denseclip_r50_ade20k-512x512/iter_80000.pth
 
 The metrics (``aAcc``, ``mIoU``, ``mAcc``, in percent) are written as JSON to ``--out``, else to
 ``<work_dir>/metrics.json``; mmengine writes its own logs under ``<work_dir>/<timestamp>/``.
@@ -23,6 +25,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import denseclip  # noqa: F401  (registers the modules the checks look up)
+from denseclip.engine import load_checkpoint_strict
 from denseclip.utils import check_config, check_config_file
 
 logger = logging.getLogger('test')
@@ -31,6 +34,10 @@ logger = logging.getLogger('test')
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Evaluate a denseclip config on its benchmark')
     parser.add_argument('config', help='config file, e.g. configs/sclip/sclip_vit-b16_voc21.py')
+    parser.add_argument('--checkpoint',
+                        help='trained weights (denseclip layout, e.g. from tools/train.py or '
+                        'tools/model_converters/), loaded strictly: every key and shape must '
+                        'match the config\'s model; CLIP weights then come from it too')
     parser.add_argument('--pretrained',
                         help='CLIP weights replacing model.backbone.pretrained: an open_clip tag '
                         'or a local file (.pt, .pth, .bin, .safetensors)')
@@ -56,6 +63,8 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.merge_from_dict(args.cfg_options)
     if args.pretrained is not None:
         cfg.model.backbone.pretrained = args.pretrained
+    elif args.checkpoint is not None:  # every weight comes from the checkpoint
+        cfg.model.backbone.pretrained = None
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
@@ -78,7 +87,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, KeyError, ValueError, TypeError) as err:
         logger.error('error: %s', err.args[0] if err.args else err)
         return 1
-    metrics = {k: round(float(v), 4) for k, v in Runner.from_cfg(cfg).test().items()}
+    runner = Runner.from_cfg(cfg)
+    if args.checkpoint is not None:
+        try:
+            load_checkpoint_strict(runner.model, args.checkpoint)
+        except (FileNotFoundError, ValueError) as err:
+            logger.error('error: %s', err.args[0] if err.args else err)
+            return 1
+    metrics = {k: round(float(v), 4) for k, v in runner.test().items()}
     out = args.out or osp.join(cfg.work_dir, 'metrics.json')
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     with open(out, 'w') as f:

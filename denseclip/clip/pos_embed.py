@@ -9,6 +9,8 @@ Two forms give different numbers, and each method's reference uses one of them
   "+0.1" trick that SCLIP, NACLIP, ClearCLIP and CLIPtrase inherit
   (SCLIP clip/model.py@b56bd30 ``interpolate_pos_encoding``). The 0.1 makes the floor of the
   output size land on the wanted grid despite float rounding.
+* ``'bilinear'``: bilinear to the target grid (DenseCLIP models.py@5eda47f, at load time and
+  again in every forward).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-InterpMode = Literal['size', 'scale_factor']
+InterpMode = Literal['size', 'scale_factor', 'bilinear']
 
 
 def resample_pos_embed(pos_embed: torch.Tensor, grid: tuple[int, int], *,
@@ -30,7 +32,7 @@ def resample_pos_embed(pos_embed: torch.Tensor, grid: tuple[int, int], *,
         grid: the new (h, w) patch grid.
         old_grid: the (h0, w0) grid ``pos_embed`` was trained for.
         num_prefix_tokens: P, tokens that are not interpolated.
-        mode: ``'size'`` or ``'scale_factor'`` (see module docstring).
+        mode: ``'size'``, ``'scale_factor'`` or ``'bilinear'`` (see module docstring).
 
     Returns:
         (P + h*w, D) embeddings, row-major over the new grid; ``pos_embed`` itself when the
@@ -38,15 +40,16 @@ def resample_pos_embed(pos_embed: torch.Tensor, grid: tuple[int, int], *,
     """
     if tuple(grid) == tuple(old_grid):
         return pos_embed
-    if mode not in ('size', 'scale_factor'):
-        raise ValueError(f"pos-embedding interpolation mode={mode!r}; expected 'size' or "
-                         "'scale_factor'")
+    if mode not in ('size', 'scale_factor', 'bilinear'):
+        raise ValueError(f"pos-embedding interpolation mode={mode!r}; expected 'size', "
+                         "'scale_factor' or 'bilinear'")
     prefix, patches = pos_embed[:num_prefix_tokens], pos_embed[num_prefix_tokens:]
     h0, w0 = old_grid
     dim = patches.shape[-1]
     patches = patches.float().reshape(1, h0, w0, dim).permute(0, 3, 1, 2)  # (1, D, h0, w0)
-    if mode == 'size':
-        patches = F.interpolate(patches, size=tuple(grid), mode='bicubic', align_corners=False)
+    if mode != 'scale_factor':
+        patches = F.interpolate(patches, size=tuple(grid), mode='bicubic' if mode == 'size'
+                                else 'bilinear', align_corners=False)
     else:
         scale = ((grid[0] + 0.1) / h0, (grid[1] + 0.1) / w0)
         patches = F.interpolate(patches, scale_factor=scale, mode='bicubic', align_corners=False)

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 
-__all__ = ['mmengine_safe_globals', 'atomic_replace', 'latest_checkpoint', 'TMP_SUFFIX',
-           'remove_partial_files']
+__all__ = ['mmengine_safe_globals', 'atomic_replace', 'latest_checkpoint',
+           'load_checkpoint_strict', 'TMP_SUFFIX', 'remove_partial_files']
 
 TMP_SUFFIX = '.tmp'  # a checkpoint being written is ``<name>.tmp`` until os.replace
 _HISTORY_BUFFER_STATISTICS = {'min', 'max', 'current', 'mean'}
@@ -118,3 +118,33 @@ def latest_checkpoint(work_dir: str | os.PathLike) -> str | None:
             return named
     found = sorted(_checkpoints(work_dir))
     return str(found[-1][1]) if found else None
+
+
+def load_checkpoint_strict(model: torch.nn.Module, path: str | os.PathLike) -> dict:
+    """Load a training or converted checkpoint into ``model``: every key and shape must match.
+
+    Reads with ``weights_only=True`` (mmengine's classes allow-listed), unwraps
+    ``state_dict`` and a DDP ``module.`` prefix, and raises a ValueError that lists the missing,
+    unexpected and mismatched keys (:func:`denseclip.clip.loading.load_state_dict_strict`).
+
+    Returns:
+        The checkpoint's ``meta`` (empty if it has none).
+    """
+    from denseclip.clip.loading import load_state_dict_strict
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'checkpoint {os.fspath(path)!r} does not exist or is not a file')
+    try:
+        with mmengine_safe_globals():
+            ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as err:  # truncated, corrupt or not a torch file
+        raise ValueError(f'{path}: cannot read the checkpoint ({type(err).__name__}: {err})') \
+            from None
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f'{path}: expected a state dict or {{"state_dict": ...}}, got '
+                         f'{type(ckpt).__name__}')
+    if state and all(key.startswith('module.') for key in state):
+        state = {key[len('module.'):]: value for key, value in state.items()}
+    load_state_dict_strict(model, state, source=os.fspath(path))
+    return ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}

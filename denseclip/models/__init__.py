@@ -1,1 +1,1 @@
-from . import backbones, dense, refiners, segmentors, text  # noqa: F401  (registration)
+from . import backbones, dense, heads, refiners, segmentors, text  # noqa: F401  (registration)

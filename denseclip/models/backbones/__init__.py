@@ -1,5 +1,7 @@
 from .clip_resnet import CLIPResNet
 from .clip_vit import CLIPViT, DenseOutput
+from .denseclip import CLIPResNetWithAttention, CLIPVisionTransformer, attention_pool
 from .proxy import DINOProxy, SAMProxy
 
-__all__ = ['CLIPViT', 'CLIPResNet', 'DenseOutput', 'DINOProxy', 'SAMProxy']
+__all__ = ['CLIPViT', 'CLIPResNet', 'CLIPResNetWithAttention', 'CLIPVisionTransformer',
+           'DenseOutput', 'DINOProxy', 'SAMProxy', 'attention_pool']

@@ -34,12 +34,17 @@ class DenseOutput:
         tokens: ViT: the trunk's tokens [after ln_pre, after block 0, ..., after block L-2],
             each (B, 1+N, D); ResNet: [layer4 output (B, C, h, w)].
         images: the (B, 3, H, W) input.
+        levels: multi-level maps for decode heads, (B, C_i, H/s_i, W/s_i) each (trained
+            backbones: DenseCLIP's x1..x4 or fpn1..fpn4); empty for training-free ones.
+        global_feats: (B, E) image embedding in the joint space (DenseCLIP's g), or None.
     """
 
     feats: Tensor
     grid: tuple[int, int]
     tokens: list[Tensor]
     images: Tensor
+    levels: tuple[Tensor, ...] = ()
+    global_feats: Tensor | None = None
 
 
 def load_clip_model(model: str | os.PathLike | CLIP | None,
@@ -83,7 +88,8 @@ class CLIPViT(BaseModule):
             ``pretrained``), or an already-built open_clip ``CLIP``.
         pretrained: open_clip tag, local weights file, or None (random weights).
         dense: config of the last-block :class:`DenseAttention` (default: vanilla).
-        pos_interp: position-embedding interpolation, ``'size'`` or ``'scale_factor'``.
+        pos_interp: position-embedding interpolation, ``'size'``, ``'scale_factor'`` or
+            ``'bilinear'`` (see :func:`~denseclip.clip.resample_pos_embed`).
         out_indices: blocks whose patch tokens :meth:`forward` returns as (B, D, h, w) maps;
             the last block's are taken after the dense attention.
     """
@@ -101,9 +107,9 @@ class CLIPViT(BaseModule):
         self.visual = clip.visual
         check_block(self.blocks[-1])
         self.dense: DenseAttention = MODELS.build(dense or dict(type='VanillaAttention'))
-        if pos_interp not in ('size', 'scale_factor'):
-            raise ValueError(f"CLIPViT: pos_interp={pos_interp!r}; expected 'size' or "
-                             "'scale_factor'")
+        if pos_interp not in ('size', 'scale_factor', 'bilinear'):
+            raise ValueError(f"CLIPViT: pos_interp={pos_interp!r}; expected 'size', "
+                             "'scale_factor' or 'bilinear'")
         self.pos_interp = pos_interp
         num_layers = len(self.blocks)
         self.out_indices = tuple(i % num_layers for i in out_indices)

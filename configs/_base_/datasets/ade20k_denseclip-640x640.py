@@ -1,0 +1,35 @@
+# ADE20K for training DenseCLIP and its fpn_clip baselines at crop 640
+# (raoyongming/DenseCLIP@5eda47f segmentation/configs/_base_/datasets/ade20k_clip_640.py): CLIP's
+# mean/std, random resize of (2048, 640) by 0.5-2.0, 640 crops with cat_max_ratio 0.75, flip,
+# photometric distortion; test at (2048, 640), keep ratio (its MS numbers need multi-scale
+# testing, not configured).
+_base_ = ['./ade20k.py']
+crop_size = (640, 640)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),  # ADE20KDataset: reduce_zero_label=True
+    dict(type='RandomResize', scale=(2048, 640), ratio_range=(0.5, 2.0), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs'),
+]
+train_dataloader = dict(
+    batch_size=4,  # samples_per_gpu=4, x 8 GPUs = 32 (DenseCLIP issue #5)
+    num_workers=4,  # workers_per_gpu=4
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type={{_base_.dataset_type}},
+        data_root={{_base_.data_root}},
+        data_prefix=dict(img_path='images/training', seg_map_path='annotations/training'),
+        pipeline=train_pipeline))
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 640), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+val_dataloader = test_dataloader
+val_evaluator = {{_base_.test_evaluator}}
