@@ -1,6 +1,7 @@
-"""Speed, memory and agreement of the batched segmentor against a one-window-at-a-time loop.
+"""Speed, memory and agreement of the batched segmentor against a one-window-at-a-time loop,
+and the cost of a training step.
 
-Three modes, each measured on one seeded model (random weights unless ``--pretrained``):
+Four modes, each measured on one seeded model (random weights unless ``--pretrained``):
 
 * image (default): seconds per image of (a) the reference loop written below, SCLIP's
   ``forward_slide`` (SCLIP clip_segmentor.py@d84d4ab): one window at a time, batch 1, float32,
@@ -15,6 +16,13 @@ Three modes, each measured on one seeded model (random weights unless ``--pretra
   casts are reported apart).
 * ``--text``: building the text classifier with full 77-token prompts (reference,
   ``encode_text``), with the trimmed encoder (cold), and from the disk cache.
+* ``--train METHOD``: seconds per iteration and peak memory of one training step of a trained
+  method's config (:data:`TRAIN_CONFIGS`, or a config file; random weights, ``SyncBN`` ->
+  ``BN``) on ``--batch`` random ``--size`` crops with random labels, per ``--dtypes``: fp32, or
+  ``torch.autocast`` around forward and loss (backward and the step outside it, as
+  ``AmpOptimWrapper``); the optimizer is the config's ``optim_wrapper``. Median of
+  ``--repeat`` steps after one warm-up step (which creates the optimizer state; reported
+  apart); peak memory: CPU, resident high-water-mark growth, CUDA, ``max_memory_allocated``.
 
 Every measurement runs in its own subprocess (``--worker``), so each peak memory is that path's
 own: the resident high-water mark is reset once the model is built (``/proc/self/clear_refs``)
@@ -25,6 +33,8 @@ and the peak reported as a delta over the resident size at that point.
         --pretrained denseclip/toy/toy_clip.safetensors --images 8 --dtype bf16
     python tools/benchmark.py --memory --dtype bf16
     python tools/benchmark.py --text --json text.json
+    python tools/benchmark.py --train denseclip --repeat 5 --json train.json  # RN50, 512², batch 2
+    python tools/benchmark.py --train denseclip --device cuda --dtypes fp32 bf16 fp16
 """
 from __future__ import annotations
 
@@ -33,6 +43,7 @@ import copy
 import json
 import logging
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -366,6 +377,169 @@ def worker_text(args: argparse.Namespace, out_dir: Path) -> dict:
                 max_abs_diff_cache_vs_cold=float((cached - cold).abs().max()))
 
 
+# ----------------------------------------------------------------------------- training
+# --train METHOD: the config each trained method's step is measured with (one line per method).
+TRAIN_CONFIGS = {
+    'denseclip': 'configs/denseclip/denseclip_r50_ade20k-512x512.py',
+}
+
+
+def train_config_path(spec: str | os.PathLike) -> Path:
+    """The config file of ``--train``: a method of :data:`TRAIN_CONFIGS` or a config path."""
+    name = TRAIN_CONFIGS.get(str(spec))
+    path = ROOT / name if name else Path(spec)
+    if not path.is_file():
+        raise ValueError(f'--train {spec}: neither a method ({", ".join(TRAIN_CONFIGS)}) nor a '
+                         'config file')
+    return path
+
+
+def replace_syncbn(node):
+    """Every ``type='SyncBN'`` of a nested config -> ``'BN'``, in place (one process)."""
+    if isinstance(node, dict):
+        if node.get('type') == 'SyncBN':
+            node['type'] = 'BN'
+        for value in node.values():
+            replace_syncbn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            replace_syncbn(value)
+    return node
+
+
+def train_config(spec):
+    """The mmengine ``Config`` of ``--train`` (a method name, a config path, or a ``Config``),
+    set for one process without downloads: random weights (``pretrained=None`` on the
+    backbone, and on the text encoder if it loads its own) and ``SyncBN`` -> ``BN``."""
+    from mmengine.config import Config
+
+    cfg = spec if isinstance(spec, Config) else Config.fromfile(str(train_config_path(spec)))
+    cfg.model.backbone.pretrained = None
+    if 'pretrained' in (cfg.model.get('text_encoder') or {}):
+        cfg.model.text_encoder.pretrained = None
+    replace_syncbn(cfg.model)
+    return cfg
+
+
+def train_setup(cfg, size: int, batch: int, device: str = 'cpu', seed: int = 0) -> tuple:
+    """(model, optim_wrapper, images, samples) of one training step.
+
+    The seeded model of ``cfg`` (see :func:`train_config`) in train mode on ``device``; the
+    optimizer wrapper mmengine builds from the config's ``optim_wrapper`` (its param groups,
+    lr multipliers and constructor; plain AdamW, lr 1e-4, over the trainable parameters if the
+    config has none); a seeded batch of ``batch`` random images (B, 3, size, size), taken as
+    already normalised (the data preprocessor is not run), and ``SegDataSample``s with random
+    ``gt_sem_seg`` in [0, classes) of the model's training vocabulary.
+    """
+    import torch
+    from mmengine.optim import OptimWrapper, build_optim_wrapper
+    from mmengine.registry import init_default_scope
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+
+    import denseclip  # noqa: F401  (registration)
+    from denseclip.registry import MODELS
+
+    init_default_scope('mmseg')
+    torch.manual_seed(seed)
+    model = MODELS.build(copy.deepcopy(cfg.model)).to(device).train()
+    if cfg.get('optim_wrapper'):
+        optim = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+    else:
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optim = OptimWrapper(torch.optim.AdamW(trainable, lr=1e-4))
+    gen = torch.Generator().manual_seed(seed)
+    images = torch.randn(batch, 3, size, size, generator=gen).to(device)
+    classes = len(model.vocabulary.queries)
+    labels = torch.randint(0, classes, (batch, 1, size, size), generator=gen).to(device)
+    shapes = dict(img_shape=(size, size), ori_shape=(size, size), pad_shape=(size, size))
+    samples = [SegDataSample(gt_sem_seg=PixelData(data=label), metainfo=shapes)
+               for label in labels]
+    return model, optim, images, samples
+
+
+def train_step(model, optim, images, samples, dtype: str = 'fp32'):
+    """One training step as mmengine's ``BaseModel.train_step`` runs it under
+    ``AmpOptimWrapper``: ``model.loss`` under ``torch.autocast`` (none for fp32), the terms
+    whose key contains ``'loss'`` summed outside it (``parse_losses``), then backward, the
+    optimizer step and ``zero_grad`` (``update_params``). Returns the detached total loss."""
+    import torch
+
+    from denseclip.utils.perf import DTYPES
+
+    if dtype == 'fp32':
+        losses = model.loss(images, samples)
+    else:
+        with torch.autocast(images.device.type, dtype=DTYPES[dtype]):
+            losses = model.loss(images, samples)
+    loss, _ = model.parse_losses(losses)
+    optim.update_params(loss)
+    return loss.detach()
+
+
+def measure_train(model, optim, images, samples, dtype: str = 'fp32', repeat: int = 3,
+                  device: str = 'cpu') -> dict:
+    """Seconds and peak memory of :func:`train_step`: one warm-up step (it also creates the
+    optimizer state), then ``repeat`` timed steps, each timed alone.
+
+    Memory: CPU, the growth of the resident high-water mark over the resident size at the
+    start (:class:`MemoryMeter`); CUDA, ``max_memory_allocated`` after
+    ``reset_peak_memory_stats`` (``cuda_peak_mib``, all live tensors: weights, optimizer state,
+    activations) and its growth over the allocation at the start. ``first_step_*``: the
+    warm-up step; the others: the timed steps.
+    """
+    import torch
+
+    from denseclip.utils.perf import MemoryMeter, synchronize
+
+    params = list(model.parameters())
+    losses: list[float] = []
+
+    def step() -> float:
+        synchronize(device)
+        start = time.perf_counter()
+        losses.append(float(train_step(model, optim, images, samples, dtype)))
+        synchronize(device)
+        return time.perf_counter() - start
+
+    def measured(steps: int) -> tuple[list[float], dict]:
+        meter = MemoryMeter(device)
+        meter.start()
+        times = [step() for _ in range(steps)]
+        mem = meter.stop()
+        if device == 'cuda':
+            mem['cuda_peak_mib'] = torch.cuda.max_memory_allocated() / MIB
+        mem['peak_delta_mib'] = mem['cuda_peak_delta_mib' if device == 'cuda'
+                                    else 'rss_peak_delta_mib']
+        return times, mem
+
+    first_times, first = measured(1)
+    times, mem = measured(repeat)
+    state = [v for s in optim.optimizer.state.values() for v in s.values()
+             if isinstance(v, torch.Tensor)]
+    return dict(
+        mem, dtype=dtype, batch=images.shape[0], size=images.shape[-1], repeat=repeat,
+        device=device, seconds_per_iter=statistics.median(times), seconds_runs=times,
+        first_step_seconds=first_times[0], first_step_peak_delta_mib=first['peak_delta_mib'],
+        first_step_cuda_peak_mib=first.get('cuda_peak_mib'),
+        params_total=sum(p.numel() for p in params),
+        params_trainable=sum(p.numel() for p in params if p.requires_grad),
+        params_in_optimizer=sum(p.numel() for g in optim.optimizer.param_groups
+                                for p in g['params']),
+        params_mib=sum(p.numel() * p.element_size() for p in params) / MIB,
+        optimizer_state_mib=sum(v.numel() * v.element_size() for v in state) / MIB,
+        num_classes=len(model.vocabulary.queries), losses=losses,
+        threads=torch.get_num_threads())
+
+
+def worker_train(args: argparse.Namespace) -> dict:
+    """:func:`measure_train` of ``--train`` at ``--train-dtype`` in this process."""
+    cfg = train_config(args.train)
+    setup = train_setup(cfg, args.size, args.batch, args.device)
+    return measure_train(*setup, dtype=args.train_dtype, repeat=args.repeat,
+                         device=args.device)
+
+
 # ----------------------------------------------------------------------------- orchestration
 def spawn(args: argparse.Namespace, out_dir: Path, name: str, *extra: str) -> dict:
     """Run one worker in a fresh interpreter and return its JSON result.
@@ -450,6 +624,17 @@ def run_memory(args: argparse.Namespace, out_dir: Path) -> dict:
     return dict(memory=rows)
 
 
+def run_train(args: argparse.Namespace, out_dir: Path) -> dict:
+    """One worker per dtype (each peak its own), and each dtype's speed over fp32's."""
+    rows = {dtype: spawn(args, out_dir, 'train', f'--train-dtype={dtype}')
+            for dtype in args.dtypes}
+    fp32 = rows.get('fp32')
+    for r in rows.values():
+        r['speedup_vs_fp32'] = (fp32['seconds_per_iter'] / r['seconds_per_iter']
+                                if fp32 else None)
+    return dict(train=dict(config=str(train_config_path(args.train)), rows=rows))
+
+
 def table(headers: list[str], rows: list[list]) -> str:
     """A markdown table."""
     lines = ['| ' + ' | '.join(headers) + ' |', '|' + '---|' * len(headers)]
@@ -459,7 +644,7 @@ def table(headers: list[str], rows: list[list]) -> str:
 
 def report(result: dict) -> str:
     """The human-readable tables of a result."""
-    parts = []
+    parts = [f"command: {result['command']}"] if 'command' in result else []
     if 'paths' in result:
         g = result['gemm_gflops']
         parts.append('GEMM 2048^3: ' + ', '.join(f'{k} {v:.0f} GFLOP/s' for k, v in g.items()))
@@ -503,6 +688,33 @@ def report(result: dict) -> str:
               f"{t['speedup_trimmed']:.1f}x", f"{t['seconds_cache']:.3f}",
               f"{t['max_abs_diff_trimmed_vs_full']:.1e}",
               f"{t['max_abs_diff_cache_vs_cold']:.1e}", f"{t['other_load'] * 100:.0f}%"]]))
+    if 'train' in result:
+        rows = list(result['train']['rows'].items())
+        first = rows[0][1]
+        cuda = first['device'] == 'cuda'
+        try:
+            config = Path(result['train']['config']).resolve().relative_to(ROOT)
+        except ValueError:
+            config = result['train']['config']
+        parts.append(
+            f"training step: {config}, {first['size']}x{first['size']}, batch {first['batch']}, "
+            f"{first['device']} ({first['threads']} threads), median of {first['repeat']} timed "
+            f"step{'s' * (first['repeat'] != 1)} after 1 warm-up; parameters trainable "
+            f"{first['params_trainable']:,} / total {first['params_total']:,} "
+            f"({first['params_mib']:.0f} MiB), optimizer state "
+            f"{first['optimizer_state_mib']:.0f} MiB")
+        peak = ['peak allocated MiB', 'peak delta MiB'] if cuda else ['peak RSS delta MiB']
+        body = []
+        for dtype, r in rows:
+            ratio = r['speedup_vs_fp32']
+            mem = ([f"{r['cuda_peak_mib']:.0f}"] if cuda else []) + [f"{r['peak_delta_mib']:.0f}"]
+            body.append([dtype, f"{r['seconds_per_iter']:.3f}",
+                         f'{ratio:.2f}x' if ratio is not None else '-', *mem,
+                         f"{r['first_step_seconds']:.3f}",
+                         f"{r['first_step_peak_delta_mib']:.0f}", f"{r['losses'][-1]:.4f}",
+                         f"{r['other_load'] * 100:.0f}%"])
+        parts.append(table(['dtype', 's/iter', 'speed vs fp32', *peak, 'first step s',
+                            'first step peak delta MiB', 'last loss', 'other load'], body))
     return '\n\n'.join(parts)
 
 
@@ -533,13 +745,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument('--memory', action='store_true', help='peak memory vs size and batch')
     mode.add_argument('--text', action='store_true', help='text classifier build times')
+    mode.add_argument('--train', default=None, metavar='METHOD',
+                      help=f"one training step: a method ({', '.join(TRAIN_CONFIGS)}) or a "
+                      'config file')
     p.add_argument('--method', default='sclip', help='a dense method name (METHODS)')
     p.add_argument('--model', default='ViT-B-16', help='open_clip name or model JSON')
     p.add_argument('--pretrained', default=None, help='weights file or tag (default random)')
     p.add_argument('--vocab', choices=('ade20k', 'toy'), default=None,
                    help='class names; default toy for the toy model, else ade20k')
     p.add_argument('--classes', type=int, default=150, help='ADE20K classes (image modes)')
-    p.add_argument('--size', type=int, default=448, help='square image side (image mode)')
+    p.add_argument('--size', type=int, default=None,
+                   help='square image side (image mode, default 448; --train crop, 512)')
+    p.add_argument('--batch', type=int, default=2, help='images per training step (--train)')
+    p.add_argument('--dtypes', nargs='+', choices=DTYPES, default=['fp32', 'bf16'],
+                   help='precisions of --train (bf16/fp16: autocast around forward and loss)')
     p.add_argument('--crop', type=int, default=224)
     p.add_argument('--stride', type=int, default=112)
     p.add_argument('--dtype', choices=DTYPES, default='bf16',
@@ -567,14 +786,27 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument('--worker-out', type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument('--mem-size', type=parse_size, default=None, help=argparse.SUPPRESS)
     p.add_argument('--mem-path', default='ours', help=argparse.SUPPRESS)
+    p.add_argument('--train-dtype', choices=DTYPES, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.size is None:
+        args.size = 512 if args.train else 448
+    if args.train:
+        try:
+            train_config_path(args.train)
+        except ValueError as e:
+            p.error(str(e))
+        if 'fp16' in args.dtypes and args.device != 'cuda':
+            p.error('--dtypes fp16 is CUDA autocast; use --device cuda, or bf16 on the CPU')
+        args.dtypes = list(dict.fromkeys(args.dtypes))
     if args.vocab is None:
         toy = str(args.model).endswith('.json') and Path(args.model).resolve() == TOY_CONFIG
         args.vocab = 'toy' if toy else 'ade20k'
     if args.dtype == 'fp16' and args.device != 'cuda':
         p.error("--dtype fp16 is CUDA autocast; use --device cuda, or --dtype bf16 on the CPU")
-    if min(args.size, args.crop, args.stride, args.repeat, args.images, args.window_batch) < 1:
-        p.error('--size, --crop, --stride, --repeat, --images, --window-batch must be >= 1')
+    if min(args.size, args.crop, args.stride, args.repeat, args.images, args.window_batch,
+           args.batch) < 1:
+        p.error('--size, --crop, --stride, --repeat, --images, --window-batch, --batch must be '
+                '>= 1')
     args.argv = [a for a in argv if a not in ('--memory', '--text')]
     return args
 
@@ -586,6 +818,8 @@ def run_worker(args: argparse.Namespace) -> None:
         out = worker_memory(args)
     elif name == 'text':
         out = worker_text(args, args.worker_dir)
+    elif name == 'train':
+        out = worker_train(args)
     else:
         out = worker_image(args, name, args.worker_dir)
     args.worker_out.write_text(json.dumps(out))
@@ -601,15 +835,19 @@ def main(argv: list[str] | None = None) -> dict | None:
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     with tempfile.TemporaryDirectory(prefix='denseclip-bench-') as tmp:
         out_dir = Path(tmp)
-        if args.text:
+        if args.train:
+            result = run_train(args, out_dir)
+        elif args.text:
             result = dict(text=spawn(args, out_dir, 'text'))
         elif args.memory:
             result = run_memory(args, out_dir)
         else:
             result = run_image(args, out_dir)
     config = {k: v for k, v in vars(args).items() if k not in (
-        'argv', 'worker', 'worker_dir', 'worker_out', 'mem_size', 'mem_path', 'json')}
-    result = dict(config=json.loads(json.dumps(config, default=str)), environment=environment(),
+        'argv', 'worker', 'worker_dir', 'worker_out', 'mem_size', 'mem_path', 'train_dtype',
+        'json')}
+    result = dict(command=' '.join(['python', 'tools/benchmark.py', *map(shlex.quote, argv)]),
+                  config=json.loads(json.dumps(config, default=str)), environment=environment(),
                   **result)
     logger.info('\n%s\n', report(result))
     if args.json is not None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 
+import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -47,3 +48,39 @@ class ExportWeightsHook(Hook):
         save_file(state, final + TMP_SUFFIX)
         atomic_replace(final + TMP_SUFFIX, final)
         runner.logger.info(f'exported {self.module} weights to {final}')
+
+
+@HOOKS.register_module()
+class RNGStateHook(Hook):
+    """Checkpoint torch's random state, so a resumed run draws the same dropout and drop-path
+    masks as the run it continues.
+
+    mmengine 0.10.7 reseeds on resume and keeps no random state in checkpoints: the data
+    pipeline comes out right (the loop replays the skipped batches), the model's random layers
+    do not. The state at the save (after iteration N) is restored just before iteration N + 1
+    runs, after the loop has replayed the data. Under DDP the main process's state is saved and
+    every rank restores it (ranks share one state unless ``randomness.diff_rank_seed``).
+    :class:`~denseclip.engine.runner.AtomicCheckpointRunner` registers it.
+    """
+
+    priority = 'VERY_LOW'
+
+    def __init__(self) -> None:
+        self._pending: dict | None = None
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = dict(cpu=torch.get_rng_state())
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state['cuda'] = torch.cuda.get_rng_state_all()
+        checkpoint.setdefault('meta', {})['torch_rng_state'] = state
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        self._pending = checkpoint.get('meta', {}).get('torch_rng_state')
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        if self._pending is None:
+            return
+        torch.set_rng_state(self._pending['cpu'])
+        if 'cuda' in self._pending and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(self._pending['cuda'])
+        self._pending = None

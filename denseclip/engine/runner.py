@@ -9,6 +9,9 @@ Two overrides, no change to mmengine's globals:
   the newest complete ``iter_N.pth``.
 * :meth:`load_checkpoint` (used by ``resume`` and ``load_from``) runs mmengine's ``torch.load``
   inside :func:`~denseclip.engine.checkpoint.mmengine_safe_globals`.
+
+It also registers :class:`~denseclip.engine.hooks.RNGStateHook`, so that a resumed run continues
+exactly, dropout included.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from denseclip.registry import RUNNERS
 
 from .checkpoint import (TMP_SUFFIX, atomic_replace, latest_checkpoint, mmengine_safe_globals,
                          remove_partial_files)
+from .hooks import RNGStateHook
 
 
 @RUNNERS.register_module()
@@ -32,6 +36,13 @@ class AtomicCheckpointRunner(Runner):
     Select it with ``runner_type = 'AtomicCheckpointRunner'`` in a config (``tools/train.py``
     uses it when the config names no runner).
     """
+
+    def register_hooks(self, default_hooks: dict | None = None,
+                       custom_hooks: list | None = None) -> None:
+        """mmengine's hooks, plus :class:`RNGStateHook` unless the config names one."""
+        super().register_hooks(default_hooks, custom_hooks)
+        if not any(isinstance(hook, RNGStateHook) for hook in self.hooks):
+            self.register_hook(RNGStateHook())
 
     @master_only
     def save_checkpoint(self, out_dir: str, filename: str, file_client_args: dict | None = None,

@@ -70,6 +70,9 @@ def _known_types(key: str) -> list[str]:
     return sorted(names)
 
 
+LAYER_CFG_KEYS = ('norm_cfg', 'act_cfg', 'conv_cfg', 'upsample_cfg', 'init_cfg')
+
+
 def init_parameters(cls: type) -> dict[str, inspect.Parameter]:
     """The constructor arguments of ``cls``, following ``**kwargs`` into the ``__init__`` of
     the base classes it is passed on to (a subclass restating a few, the base the rest)."""
@@ -122,7 +125,9 @@ def check_model_config(cfg: Mapping, where: str, key: str = 'model') -> None:
             raise KeyError(f'{where}: {key} ({cls.__name__}) misses required arguments '
                            f'{missing}')
     for arg, value in cfg.items():
-        if isinstance(value, Mapping) and 'type' in value:
+        # mmcv layer configs (norm_cfg=dict(type='SyncBN', requires_grad=True), act_cfg...) are
+        # read by build_norm_layer & co., not constructors: their keys are not arguments
+        if isinstance(value, Mapping) and 'type' in value and arg not in LAYER_CFG_KEYS:
             check_model_config(value, where, f'{key}.{arg}')
 
 

@@ -262,3 +262,21 @@ def test_open_vocabulary_prediction_with_a_new_class(clip_json):
     sample = SegDataSample(metainfo=dict(classes=('car', 'road'), ori_shape=(64, 96),
                                          img_shape=(64, 96)))
     assert model.predict(image, [sample])[0].seg_logits.data.shape == (2, 64, 96)
+
+
+def test_text_side_and_context_decoder_build_in_mmdet_configs(clip_json):
+    """DenseCLIP's detectors (mmdet) reuse the backbone, the text encoder, the prompt and the
+    context decoder through ``custom_imports=dict(imports=['denseclip'])``."""
+    from mmdet.registry import MODELS as MMDET
+
+    init_default_scope('mmdet')
+    backbone = MMDET.build(dict(type='CLIPResNetWithAttention', model=str(clip_json('resnet')),
+                                input_resolution=1344 // 32 * 32))
+    assert backbone.visual.attnpool.positional_embedding.shape[0] == 42 * 42 + 1
+    encoder = MMDET.build(dict(type='OpenCLIPTextEncoder', clip=backbone.clip,
+                               source=backbone.source, context_length=13))
+    prompt = MMDET.build(dict(type='ContextPrompt', width=encoder.width))
+    decoder = MMDET.build(dict(type='ContextDecoder', transformer_width=16, transformer_heads=2,
+                               transformer_layers=1, visual_dim=32))
+    text = prompt(encoder, ['car', 'person'])[:, 0][None]  # (1, K, E)
+    assert decoder(text, torch.randn(1, 5, 32)).shape == (1, 2, 32)

@@ -1,6 +1,13 @@
 # The toy world (denseclip/toy/world.py): 224x224 shapes scenes, 10 classes (6 coloured shapes,
 # 4 textured stuff), no background and no ignore label. The split is generated under data_root
 # on first use (ToyWorldDataset(generate=...)), so the toy configs need no download.
+# The metric also reports the open-vocabulary split's seen and unseen classes (trained methods
+# learn only the seen ones: toy_open_vocab.py); mIoU is IoUMetric's over all 10.
+# Written out literally, so the config reads on its own; tests (tests/test_evaluation) check
+# that they equal denseclip.toy.TOY_SEEN_CLASSES and TOY_UNSEEN_CLASSES.
+seen_classes = ['red circle', 'yellow triangle', 'orange star', 'pink ring', 'sky', 'grass',
+                'water']
+unseen_classes = ['purple square', 'black cross', 'sand']
 dataset_type = 'ToyWorldDataset'
 data_root = 'data/toy_world'
 test_pipeline = [
@@ -19,5 +26,6 @@ test_dataloader = dict(
         data_root=data_root,
         generate=dict(num_images=100, seed=0, size=224),
         pipeline=test_pipeline))
-test_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])  # reference notes §1.6
+test_evaluator = dict(type='OpenVocabIoUMetric', unseen_classes=unseen_classes,
+                      iou_metrics=['mIoU'])  # IoUMetric's mIoU (reference notes §1.6)
 test_cfg = dict(type='TestLoop')

@@ -3,12 +3,8 @@
 # all 10 classes, reporting mIoU on the seen and the unseen classes and their harmonic mean
 # (OpenVocabIoUMetric, denseclip/evaluation/open_vocab_metric.py). Both splits are generated
 # under their data_root on first use, so no download is needed.
-# Written out literally, so the config reads on its own; tests (tests/test_evaluation) check
-# that they equal denseclip.toy.TOY_SEEN_CLASSES and TOY_UNSEEN_CLASSES.
-seen_classes = ['red circle', 'yellow triangle', 'orange star', 'pink ring', 'sky', 'grass',
-                'water']
-unseen_classes = ['purple square', 'black cross', 'sand']
-dataset_type = 'ToyWorldDataset'
+# The evaluation split and the seen / unseen lists are toy.py's.
+_base_ = ['./toy.py']
 crop_size = (224, 224)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -25,32 +21,13 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
-        type=dataset_type,
+        type={{_base_.dataset_type}},
         data_root='data/toy_world_train',
         # Training scenes: seed 1, never the evaluation split's seed 0.
         generate=dict(num_images=1000, seed=1, size=224, split='train'),
         data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
-        metainfo=dict(classes=seen_classes),  # seen classes renumbered 0-6, unseen -> 255
+        # seen classes renumbered 0-6, unseen -> 255
+        metainfo=dict(classes={{_base_.seen_classes}}),
         pipeline=train_pipeline))
-# Evaluation: the toy world's evaluation split, as in toy.py (100 scenes, seed 0), all classes.
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2048, 224), keep_ratio=True),  # the scenes' own size
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs'),
-]
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=0,  # scenes are small: loading in the main process is faster than forking
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root='data/toy_world',
-        generate=dict(num_images=100, seed=0, size=224),
-        pipeline=test_pipeline))
-val_dataloader = test_dataloader
-test_evaluator = dict(type='OpenVocabIoUMetric', unseen_classes=unseen_classes,
-                      iou_metrics=['mIoU'])
-val_evaluator = test_evaluator
-test_cfg = dict(type='TestLoop')
+val_dataloader = {{_base_.test_dataloader}}
+val_evaluator = {{_base_.test_evaluator}}

@@ -22,7 +22,9 @@ model = dict(
     text_encoder=dict(context_length=13),  # CLIPTextContextEncoder context_length=13
     # context_length=5 (SOS, <= 3 name tokens, EOS) + 8 learned tokens, one set
     prompt=dict(type='ContextPrompt', num_sets=1, num_tokens=8, name_length=3),
-    vocabulary='{{fileDirname}}/../../../denseclip/datasets/vocabularies/denseclip/cls_ade20k.txt',
+    # the CLASSES of mmseg's ADE20KDataset, which DenseCLIP tokenizes (denseclip.py), byte for
+    # byte MaskCLIP's list
+    vocabulary='{{fileDirname}}/../../../denseclip/datasets/vocabularies/maskclip/cls_ade20k.txt',
     decode_head=dict(
         type='DenseCLIPHead',
         context_decoder=dict(

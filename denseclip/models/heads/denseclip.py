@@ -26,7 +26,7 @@ from mmseg.utils import add_prefix
 from torch import Tensor, nn
 
 from denseclip.models.backbones import DenseOutput
-from denseclip.registry import MODELS
+from denseclip.registry import MMDET_MODELS, MODELS
 
 from .base import OpenVocabHead
 
@@ -80,6 +80,7 @@ class ContextDecoderLayer(nn.Module):
 
 
 @MODELS.register_module()
+@MMDET_MODELS.register_module()
 class ContextDecoder(BaseModule):
     """The text-to-image transformer decoder of context-aware prompting.
 
@@ -136,9 +137,12 @@ class IdentityHead(BaseDecodeHead):
     (heads.py ``IdentityHead``): ``loss_by_feat(s / τ, data_samples)`` resizes, ignores 255
     and weighs the cross-entropy as configured (DenseCLIP: 0.4)."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, loss_decode: dict, ignore_index: int = 255,
+                 align_corners: bool = False) -> None:
+        # The channel and class counts only size conv_seg, which the identity drops.
         super().__init__(in_channels=1, channels=1, num_classes=1, threshold=0.0,
-                         init_cfg=None, **kwargs)
+                         loss_decode=loss_decode, ignore_index=ignore_index,
+                         align_corners=align_corners, init_cfg=None)
         self.conv_seg = None
 
     def forward(self, inputs: Tensor) -> Tensor:

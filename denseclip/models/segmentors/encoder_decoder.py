@@ -16,6 +16,7 @@ are cached per vocabulary until a text-side weight changes.
 """
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Sequence
 
@@ -61,7 +62,7 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
             text_cfg.update(clip=self.backbone.clip, source=self.backbone.source)
         self.text_encoder: OpenCLIPTextEncoder = MODELS.build(text_cfg)
         prompt = dict(prompt)
-        if prompt.get('type') == 'ContextPrompt':
+        if 'width' in inspect.signature(MODELS.get(prompt['type'])).parameters:
             prompt.setdefault('width', self.text_encoder.width)
         self.prompt = MODELS.build(prompt)
         self.decode_head = MODELS.build(decode_head)
@@ -100,7 +101,7 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
             return vocabulary, self.encode_text(vocabulary)
         weights = tuple(p._version for p in (*self.prompt.parameters(),
                                              *self.text_encoder.parameters()))
-        key = (vocabulary.classes, weights, str(next(self.text_encoder.buffers()).device))
+        key = (vocabulary.classes, weights, str(self.text_encoder.device))
         if self._text_cache is None or self._text_cache[0] != key:
             with torch.no_grad():
                 self._text_cache = (key, self.encode_text(vocabulary))

@@ -203,7 +203,7 @@ def build_text_classifier(
                else OpenCLIPTextEncoder(clip=model, frozen=False))
     if tokenizer is not None:
         encoder.tokenizer = tokenizer
-    device = encoder._device()
+    device = encoder.device
 
     path = key = None
     emb = None

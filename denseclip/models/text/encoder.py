@@ -22,7 +22,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from denseclip.clip import CLIPSource, load_clip
-from denseclip.registry import MODELS
+from denseclip.registry import MMDET_MODELS, MODELS
 
 __all__ = ['OpenCLIPTextEncoder', 'trim_reason']
 
@@ -58,6 +58,7 @@ def clip_tokenizer(source: CLIPSource | None):
 
 
 @MODELS.register_module()
+@MMDET_MODELS.register_module()
 class OpenCLIPTextEncoder(BaseModule):
     """CLIP's text tower: token embeddings in, one joint-space embedding per sequence out.
 
@@ -126,7 +127,7 @@ class OpenCLIPTextEncoder(BaseModule):
         """(N, L) int64 token ids on the encoder's device (L = ``context_length`` or the
         tokenizer's own 77)."""
         kwargs = {} if context_length is None else dict(context_length=context_length)
-        return self.tokenizer(list(texts), **kwargs).to(self._device())
+        return self.tokenizer(list(texts), **kwargs).to(self.device)
 
     def eot_index(self, tokens: Tensor) -> Tensor:
         """(N,) position of each sequence's end-of-text token."""
@@ -183,7 +184,9 @@ class OpenCLIPTextEncoder(BaseModule):
         emb = self.encode_tokens(self.tokenize(prompts))  # (Q*T, D)
         return emb.view(len(names), len(templates), -1)
 
-    def _device(self) -> torch.device:
+    @property
+    def device(self) -> torch.device:
+        """Where the tower's weights are."""
         param = next(self.parameters(), None)
         if param is None:
             param = next(self.buffers(), None)

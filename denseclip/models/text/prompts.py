@@ -20,7 +20,7 @@ import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from denseclip.registry import MODELS
+from denseclip.registry import MMDET_MODELS, MODELS
 
 from .encoder import OpenCLIPTextEncoder
 from .templates import get_templates
@@ -29,6 +29,7 @@ __all__ = ['TemplatePrompt', 'ContextPrompt']
 
 
 @MODELS.register_module()
+@MMDET_MODELS.register_module()
 class TemplatePrompt(BaseModule):
     """Class names in fixed templates; nothing is learned.
 
@@ -47,6 +48,7 @@ class TemplatePrompt(BaseModule):
 
 
 @MODELS.register_module()
+@MMDET_MODELS.register_module()
 class ContextPrompt(BaseModule):
     """Learned context tokens shared by all classes: [SOS, p_1..p_n, name, EOS].
 
@@ -60,10 +62,13 @@ class ContextPrompt(BaseModule):
             its default std 1, cut at +-2).
     """
 
-    def __init__(self, width: int, num_sets: int = 1, num_tokens: int = 8,
+    def __init__(self, width: int | None = None, num_sets: int = 1, num_tokens: int = 8,
                  name_length: int = 3, init_std: float = 1.0,
                  init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if width is None:
+            raise ValueError('ContextPrompt: width (the text tower\'s token width) is needed; '
+                             'OpenVocabEncoderDecoder passes its text encoder\'s')
         if min(num_sets, num_tokens, name_length) < 1:
             raise ValueError(f'ContextPrompt: num_sets={num_sets}, num_tokens={num_tokens}, '
                              f'name_length={name_length}; each must be >= 1')
