@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 
-__all__ = ['mmengine_safe_globals', 'atomic_replace', 'latest_checkpoint',
+__all__ = ['mmengine_safe_globals', 'atomic_replace', 'latest_checkpoint', 'read_checkpoint',
            'load_checkpoint_strict', 'TMP_SUFFIX', 'remove_partial_files']
 
 TMP_SUFFIX = '.tmp'  # a checkpoint being written is ``<name>.tmp`` until os.replace
@@ -120,18 +120,15 @@ def latest_checkpoint(work_dir: str | os.PathLike) -> str | None:
     return str(found[-1][1]) if found else None
 
 
-def load_checkpoint_strict(model: torch.nn.Module, path: str | os.PathLike) -> dict:
-    """Load a training or converted checkpoint into ``model``: every key and shape must match.
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
+    """The state dict and meta of a checkpoint file (mmengine, mmseg 0.x or a bare state dict).
 
-    Reads with ``weights_only=True`` (mmengine's classes allow-listed), unwraps
-    ``state_dict`` and a DDP ``module.`` prefix, and raises a ValueError that lists the missing,
-    unexpected and mismatched keys (:func:`denseclip.clip.loading.load_state_dict_strict`).
+    Reads with ``weights_only=True`` (mmengine's classes allow-listed), unwraps ``state_dict``
+    and a DDP ``module.`` prefix.
 
     Returns:
-        The checkpoint's ``meta`` (empty if it has none).
+        ``(state_dict, meta)``; meta is empty if the file has none.
     """
-    from denseclip.clip.loading import load_state_dict_strict
-
     if not os.path.isfile(path):
         raise FileNotFoundError(f'checkpoint {os.fspath(path)!r} does not exist or is not a file')
     try:
@@ -141,10 +138,27 @@ def load_checkpoint_strict(model: torch.nn.Module, path: str | os.PathLike) -> d
         raise ValueError(f'{path}: cannot read the checkpoint ({type(err).__name__}: {err})') \
             from None
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise ValueError(f'{path}: expected a state dict or {{"state_dict": ...}}, got '
-                         f'{type(ckpt).__name__}')
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
+                                              for v in state.values()):
+        raise ValueError(f'{path}: expected a state dict of tensors or {{"state_dict": ...}}, '
+                         f'got {type(ckpt).__name__}')
     if state and all(key.startswith('module.') for key in state):
         state = {key[len('module.'):]: value for key, value in state.items()}
+    meta = ckpt.get('meta', {}) if state is not ckpt else {}
+    return state, meta if isinstance(meta, dict) else {}
+
+
+def load_checkpoint_strict(model: torch.nn.Module, path: str | os.PathLike) -> dict:
+    """Load a training or converted checkpoint into ``model``: every key and shape must match.
+
+    Reads it with :func:`read_checkpoint` and raises a ValueError that lists the missing,
+    unexpected and mismatched keys (:func:`denseclip.clip.loading.load_state_dict_strict`).
+
+    Returns:
+        The checkpoint's ``meta`` (empty if it has none).
+    """
+    from denseclip.clip.loading import load_state_dict_strict
+
+    state, meta = read_checkpoint(path)
     load_state_dict_strict(model, state, source=os.fspath(path))
-    return ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
+    return meta

@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 
 import torch
+
+from denseclip.engine.checkpoint import TMP_SUFFIX, atomic_replace, read_checkpoint
 
 # (released prefix, ours): the first rule whose prefix starts a key renames it. The image
 # tower is open_clip's ``visual`` (same names below it); DenseCLIP's pyramid (fpn1..fpn4)
@@ -50,37 +51,15 @@ def convert(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def read_released(path: str) -> dict[str, torch.Tensor]:
-    """The ``state_dict`` of an mmseg 0.x checkpoint, read with ``weights_only=True``."""
-    from denseclip.engine import mmengine_safe_globals  # numpy scalars in mmcv's meta
-
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'{path}: no such checkpoint file')
-    try:
-        with mmengine_safe_globals():
-            ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:  # corrupt, truncated or not a torch file
-        raise ValueError(f'{path}: cannot read a checkpoint ({type(err).__name__}: {err})') \
-            from None
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
-                                              for v in state.values()):
-        raise ValueError(f'{path}: expected a state dict of tensors (or {{"state_dict": ...}})')
-    return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
-
-
 def save_atomic(obj: dict, path: str) -> None:
-    """torch.save into a temporary file beside ``path``, then rename: never a partial file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix='.tmp')
-    os.close(fd)
+    """torch.save into ``<path>.tmp``, then an atomic rename: never a partial file."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
+        torch.save(obj, path + TMP_SUFFIX)
+        atomic_replace(path + TMP_SUFFIX, path)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        if os.path.exists(path + TMP_SUFFIX):
+            os.remove(path + TMP_SUFFIX)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('dst', help='output checkpoint in denseclip layout (.pth)')
     args = parser.parse_args(argv)
     try:
-        state = convert(read_released(args.src))
+        state = convert(read_checkpoint(args.src)[0])
     except (FileNotFoundError, KeyError, ValueError) as err:
         print(f'error: {err.args[0] if err.args else err}', file=sys.stderr)
         return 1
