@@ -2,6 +2,8 @@
 the load other processes put on the machine meanwhile."""
 from __future__ import annotations
 
+import ctypes
+import gc
 import math
 import os
 import resource
@@ -48,6 +50,22 @@ def ru_maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / MIB
 
 
+def release_free_memory() -> bool:
+    """Return the heap's freed pages to the OS (glibc ``malloc_trim``); False where unavailable.
+
+    glibc keeps freed memory resident and serves later allocations from it, so after a large
+    model is freed, a new allocation of the same size does not raise the resident size at all
+    (seen: a 64 MiB tensor after an RN101 forward added 0 MiB to VmHWM).
+    """
+    gc.collect()
+    try:
+        libc = ctypes.CDLL('libc.so.6')
+    except OSError:
+        return False
+    libc.malloc_trim(0)
+    return True
+
+
 class MemoryMeter:
     """Peak memory of what runs between :meth:`start` and :meth:`stop`.
 
@@ -64,6 +82,7 @@ class MemoryMeter:
         self.cuda_base = 0.0
 
     def start(self) -> None:
+        release_free_memory()  # else freed-but-resident pages hide new allocations
         self.reset = reset_peak_rss()
         self.base = rss_mib('VmRSS')
         if self.device == 'cuda':

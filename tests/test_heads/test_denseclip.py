@@ -280,3 +280,13 @@ def test_text_side_and_context_decoder_build_in_mmdet_configs(clip_json):
                                transformer_layers=1, visual_dim=32))
     text = prompt(encoder, ['car', 'person'])[:, 0][None]  # (1, K, E)
     assert decoder(text, torch.randn(1, 5, 32)).shape == (1, 2, 32)
+
+
+def test_a_head_that_returns_probabilities_is_not_softmaxed_again(clip_json):
+    """OpenVocabHead.scores='probs' (mask-classification heads): the merged window scores are
+    the class probabilities; 'logits' get softmax(logit_scale · scores)."""
+    model = build(model_cfg('resnet', clip_json('resnet'))).eval()
+    scores = torch.rand(3, 4, 5)
+    torch.testing.assert_close(model.probabilities(scores), scores.softmax(0))
+    model.decode_head.scores = 'probs'
+    torch.testing.assert_close(model.probabilities(scores), scores)
