@@ -1,9 +1,7 @@
-# ADE20K for training DenseCLIP and its fpn_clip baselines at crop 640
-# (raoyongming/DenseCLIP@5eda47f segmentation/configs/_base_/datasets/ade20k_clip_640.py): CLIP's
-# mean/std, random resize of (2048, 640) by 0.5-2.0, 640 crops with cat_max_ratio 0.75, flip,
-# photometric distortion; test at (2048, 640), keep ratio (its MS numbers need multi-scale
-# testing, not configured).
-_base_ = ['./ade20k.py']
+# ADE20K for training DenseCLIP and its fpn_clip baselines at crop 640: the crop-512 base with
+# 640 in its pipelines (raoyongming/DenseCLIP@5eda47f segmentation/configs/_base_/datasets/
+# ade20k_clip_640.py): random resize of (2048, 640) by 0.5-2.0, 640 crops; test at (2048, 640).
+_base_ = ['./ade20k_denseclip-512x512.py']
 crop_size = (640, 640)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -14,16 +12,7 @@ train_pipeline = [
     dict(type='PhotoMetricDistortion'),
     dict(type='PackSegInputs'),
 ]
-train_dataloader = dict(
-    batch_size=4,  # samples_per_gpu=4, x 8 GPUs = 32 (DenseCLIP issue #5)
-    num_workers=4,  # workers_per_gpu=4
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        type={{_base_.dataset_type}},
-        data_root={{_base_.data_root}},
-        data_prefix=dict(img_path='images/training', seg_map_path='annotations/training'),
-        pipeline=train_pipeline))
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(2048, 640), keep_ratio=True),
@@ -32,4 +21,3 @@ test_pipeline = [
 ]
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 val_dataloader = test_dataloader
-val_evaluator = {{_base_.test_evaluator}}
