@@ -290,3 +290,17 @@ def test_a_head_that_returns_probabilities_is_not_softmaxed_again(clip_json):
     torch.testing.assert_close(model.probabilities(scores), scores.softmax(0))
     model.decode_head.scores = 'probs'
     torch.testing.assert_close(model.probabilities(scores), scores)
+
+
+def test_trained_segmentor_shares_the_precision_rules(clip_json):
+    """bf16 autocast on the CPU agrees with fp32 on the labels; fp16 is CUDA-only, as for the
+    training-free segmentor (one check in SlideSegmentor.amp_dtype)."""
+    cfg = model_cfg('resnet', clip_json('resnet'))
+    image = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
+    fp32 = build(cfg).eval()
+    bf16 = build(dict(cfg, dtype='bf16')).eval()
+    bf16.load_state_dict(fp32.state_dict())
+    a, b = (m.predict(image)[0].seg_logits.data for m in (fp32, bf16))
+    assert (a.argmax(0) == b.argmax(0)).float().mean() > 0.9
+    with pytest.raises(ValueError, match="OpenVocabEncoderDecoder: dtype='fp16'.*CUDA only"):
+        build(dict(cfg, dtype='fp16')).eval().predict(image)

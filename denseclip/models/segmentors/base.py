@@ -163,6 +163,14 @@ class SlideSegmentor(BaseSegmentor):
         upsamples them to the window)."""
         raise NotImplementedError
 
+    def amp_dtype(self, device: str) -> torch.dtype | None:
+        """The autocast dtype of ``dtype`` on ``device`` (None: plain float32)."""
+        amp_dtype = PRECISIONS[self.dtype]
+        if amp_dtype is torch.float16 and device != 'cuda':
+            raise ValueError(f"{type(self).__name__}: dtype='fp16' autocasts on CUDA only; the "
+                             f"input is on {device!r}: use dtype='bf16' (or 'fp32') there")
+        return amp_dtype
+
     # ----------------------------------------------------------------- windows
     def window_logits(self, crops: Tensor, text: Tensor | None = None) -> Tensor:
         """Scores of same-sized windows, upsampled to the window size.

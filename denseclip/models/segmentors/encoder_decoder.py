@@ -27,7 +27,7 @@ from torch import Tensor
 from denseclip.models.text import OpenCLIPTextEncoder, Vocabulary
 from denseclip.registry import MODELS
 
-from .base import PRECISIONS, SlideSegmentor
+from .base import SlideSegmentor
 
 VocabularySpec = str | os.PathLike | Sequence | Vocabulary
 
@@ -128,7 +128,7 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
     # ----------------------------------------------------------------- inference
     def score_windows(self, crops: Tensor, text: Tensor) -> Tensor:
         """The head's (b, Q, h', w') scores of a batch of windows, autocast per ``dtype``."""
-        amp_dtype = PRECISIONS[self.dtype]
+        amp_dtype = self.amp_dtype(crops.device.type)
         if amp_dtype is None:
             return self.decode_head.predict(self.backbone.forward_dense(crops), text)
         with torch.autocast(crops.device.type, dtype=amp_dtype):

@@ -30,9 +30,10 @@ from denseclip.models.text import (OpenCLIPTextEncoder, TextClassifier, Vocabula
                                    build_text_classifier, file_fingerprint)
 from denseclip.registry import MODELS
 
-from .base import PRECISIONS, SlideSegmentor
+from .base import SlideSegmentor
 
 logger = logging.getLogger(__name__)
+
 
 def autocast_weights(backbone: nn.Module) -> dict[str, Tensor]:
     """The image path's weights that autocast runs in low precision, by parameter name.
@@ -168,11 +169,8 @@ class OpenVocabSegmentor(SlideSegmentor):
     # ----------------------------------------------------------------- image side
     def _encode(self, crops: Tensor) -> DenseOutput:
         """The backbone's :class:`DenseOutput`, autocast per ``dtype``; ``feats`` float32."""
-        amp_dtype = PRECISIONS[self.dtype]
         device = crops.device.type
-        if amp_dtype is torch.float16 and device != 'cuda':
-            raise ValueError(f"OpenVocabSegmentor: dtype='fp16' autocasts on CUDA only; the "
-                             f"input is on {device!r}: use dtype='bf16' (or 'fp32') there")
+        amp_dtype = self.amp_dtype(device)
         encoder = _DenseForward(self.backbone)
         if amp_dtype is None:
             dense = encoder(crops)
