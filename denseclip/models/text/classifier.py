@@ -179,8 +179,9 @@ def build_text_classifier(
     Args:
         model: a :class:`OpenCLIPTextEncoder`, or an open_clip model whose text tower runs
             through one (its weights shared, never copied).
-        tokenizer: maps a list of strings to ``(N, L)`` int64 tokens (open_clip tokenizer);
-            None keeps the encoder's own.
+        tokenizer: maps a list of strings to ``(N, L)`` int64 tokens (open_clip tokenizer)
+            for an open_clip model (None: the one its name implies); None for an encoder,
+            which brings its own.
         vocabulary: a :class:`Vocabulary`, or a list accepted by ``Vocabulary.from_list``.
         templates: a template set name or list, see :func:`get_templates`.
         model_id: identity of the text model's weights and tokenizer, e.g.
@@ -199,10 +200,12 @@ def build_text_classifier(
     if batch_size < 1:
         raise ValueError(f'build_text_classifier: batch_size={batch_size}; expected >= 1')
     queries = vocabulary.queries
-    encoder = (model if isinstance(model, OpenCLIPTextEncoder)
-               else OpenCLIPTextEncoder(clip=model, frozen=False))
-    if tokenizer is not None:
-        encoder.tokenizer = tokenizer
+    if not isinstance(model, OpenCLIPTextEncoder):
+        model = OpenCLIPTextEncoder(clip=model, tokenizer=tokenizer, frozen=False)
+    elif tokenizer is not None:
+        raise ValueError('build_text_classifier: an OpenCLIPTextEncoder brings its own '
+                         'tokenizer; pass tokenizer=None')
+    encoder = model
     device = encoder.device
 
     path = key = None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import open_clip
 import torch
@@ -69,6 +69,7 @@ class OpenCLIPTextEncoder(BaseModule):
         clip: an already-loaded open_clip model whose text tower to use (shared, not copied).
             The segmentors pass their backbone's, so one ``pretrained`` names both towers.
         source: where ``clip`` came from (names the tokenizer); defaults to the loader's.
+        tokenizer: the tokenizer to use instead of the one ``source`` names.
         context_length: keep only the first positions of the positional embedding (DenseCLIP:
             13 of 77, as its released ``init_weights`` truncates them); None keeps all.
         frozen: ``requires_grad=False`` on every weight; gradients still flow to the inputs.
@@ -81,13 +82,14 @@ class OpenCLIPTextEncoder(BaseModule):
 
     def __init__(self, model: str | os.PathLike | None = 'ViT-B-16',
                  pretrained: str | os.PathLike | None = None, *, clip: nn.Module | None = None,
-                 source: CLIPSource | None = None, context_length: int | None = None,
-                 frozen: bool = True, init_cfg: dict | None = None) -> None:
+                 source: CLIPSource | None = None, tokenizer: Callable | None = None,
+                 context_length: int | None = None, frozen: bool = True,
+                 init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if clip is None:
             clip, source = load_clip(model, pretrained)
         self.source = source
-        self.tokenizer = clip_tokenizer(source)
+        self.tokenizer = tokenizer if tokenizer is not None else clip_tokenizer(source)
         self.reason = trim_reason(clip)
         if self.reason is not None:
             if context_length is not None:
