@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from mmengine.model import BaseModule
 from open_clip.model import CLIP
 from open_clip.transformer import VisionTransformer
@@ -91,12 +92,16 @@ class CLIPViT(BaseModule):
         pos_interp: position-embedding interpolation, ``'size'``, ``'scale_factor'`` or
             ``'bilinear'`` (see :func:`~denseclip.clip.resample_pos_embed`).
         out_indices: blocks whose patch tokens :meth:`forward` returns as (B, D, h, w) maps;
-            the last block's are taken after the dense attention.
+            the last block's are taken after the dense attention. :meth:`forward_dense` puts
+            the maps of the earlier ones in ``DenseOutput.levels`` (CAT-Seg's guidance).
+        input_size: resize every input to this (h, w) (bilinear) before the tower, e.g.
+            CAT-Seg's 384 x 384 (ViT-B/16) or 336 x 336 (ViT-L/14@336); None: as given.
     """
 
     def __init__(self, model: str | os.PathLike | CLIP | None = 'ViT-B-16',
                  pretrained: str | os.PathLike | None = None, dense: dict | None = None,
                  pos_interp: InterpMode = 'size', out_indices: tuple[int, ...] = (-1,),
+                 input_size: int | tuple[int, int] | None = None,
                  init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
         clip, self.source = load_clip_model(model, pretrained)
@@ -113,13 +118,17 @@ class CLIPViT(BaseModule):
         self.pos_interp = pos_interp
         num_layers = len(self.blocks)
         self.out_indices = tuple(i % num_layers for i in out_indices)
+        if isinstance(input_size, int):
+            input_size = (input_size, input_size)
+        self.input_size = None if input_size is None else tuple(input_size)
         self.patch_size = self.visual.patch_size[0]
         self.embed_dim = self.visual.output_dim
         self.width = self.visual.conv1.out_channels
 
     @property
     def output_stride(self) -> int:
-        return self.patch_size
+        """Input sizes must be multiples of it: the patch size, or 1 with ``input_size``."""
+        return 1 if self.input_size is not None else self.patch_size
 
     @property
     def blocks(self) -> nn.ModuleList:
@@ -132,6 +141,9 @@ class CLIPViT(BaseModule):
         Returns:
             tokens (B, 1+N, D) and the patch grid (h, w).
         """
+        if self.input_size is not None and tuple(images.shape[-2:]) != self.input_size:
+            images = F.interpolate(images, size=self.input_size, mode='bilinear',
+                                   align_corners=False)
         check_images(images, self.patch_size, 'CLIPViT')
         visual = self.visual
         x = visual.conv1(images.to(visual.conv1.weight.dtype))  # (B, D, h, w)
@@ -157,12 +169,20 @@ class CLIPViT(BaseModule):
         feats = self.visual.ln_post(patches) @ self.visual.proj  # (B, N, E)
         return feats.transpose(1, 2).reshape(feats.shape[0], -1, *grid)  # (B, E, h, w)
 
+    def patch_map(self, tokens: Tensor, grid: tuple[int, int]) -> Tensor:
+        """(B, 1+N, D) tokens -> (B, D, h, w) map of their patch tokens."""
+        patches = tokens[:, NUM_PREFIX_TOKENS:].transpose(1, 2)  # (B, D, N)
+        return patches.reshape(tokens.shape[0], -1, *grid)
+
     def forward_dense(self, images: Tensor) -> DenseOutput:
-        """Dense features with what refiners need: the trunk's tokens and the input."""
+        """Dense features with what refiners and heads need: the trunk's tokens, the maps
+        after the ``out_indices`` blocks before the last (``levels``) and the input."""
         tokens, grid = self.trunk(images)
         patches, out_grid = self.dense.dense_forward(self.blocks, tokens, grid, images)
+        levels = tuple(self.patch_map(tokens[i + 1], grid) for i in self.out_indices
+                       if i < len(self.blocks) - 1)
         return DenseOutput(feats=self.project(patches, out_grid), grid=grid, tokens=tokens,
-                           images=images)
+                           images=images, levels=levels)
 
     def encode_dense(self, images: Tensor) -> Tensor:
         """Dense joint-space features.
@@ -187,10 +207,8 @@ class CLIPViT(BaseModule):
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
         """Multi-level maps for mmseg/mmdet: tokens of ``out_indices`` blocks, (B, D, h, w)."""
         tokens, grid = self.trunk(images)
-        B = images.shape[0]
-        maps = [t[:, NUM_PREFIX_TOKENS:].transpose(1, 2).reshape(B, -1, *grid)
-                for t in tokens[1:]]  # (B, D, h, w) after blocks 0..L-2
+        maps = [self.patch_map(t, grid) for t in tokens[1:]]  # after blocks 0..L-2
         if self.out_indices[-1] == len(self.blocks) - 1:
             patches, out_grid = self.dense.dense_forward(self.blocks, tokens, grid, images)
-            maps.append(patches.transpose(1, 2).reshape(B, -1, *out_grid))
+            maps.append(patches.transpose(1, 2).reshape(images.shape[0], -1, *out_grid))
         return tuple(maps[i] for i in self.out_indices)

@@ -5,6 +5,7 @@ settings: its last-block attention and its reference's position-embedding interp
 (DESIGN.md §4; reference notes §16).
 """
 from .base import DenseAttention, VanillaAttention, block_qkv, merge_heads
+from .catseg import CATSegAttention
 from .clearclip import ClearCLIPAttention, clearclip_attn
 from .cliptrase import (CLIPtraseAttention, CLIPtraseRegionRefiner, cliptrase_attn,
                         cliptrase_correlation)
@@ -32,5 +33,5 @@ __all__ = [
     'ClearCLIPAttention', 'NACLIPAttention', 'block_qkv', 'merge_heads', 'sclip_attn',
     'clearclip_attn', 'naclip_attn', 'neighbourhood_prior', 'kspd_refine', 'KSPDRefiner',
     'CLIPtraseAttention', 'CLIPtraseRegionRefiner', 'cliptrase_attn', 'cliptrase_correlation',
-    'ProxyCLIPAttention', 'proxy_attention'
+    'ProxyCLIPAttention', 'proxy_attention', 'CATSegAttention'
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from denseclip.models.finetune import qkv_weight
 from denseclip.registry import MODELS
 
 Grid = tuple[int, int]
@@ -33,7 +34,7 @@ def block_qkv(block: nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         q, k, v, each (B, nh, T, hd).
     """
     attn = block.attn
-    qkv = F.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias)  # (B, T, 3D)
+    qkv = F.linear(block.ln_1(x), qkv_weight(attn), attn.in_proj_bias)  # (B, T, 3D)
     B, T, _ = qkv.shape
     qkv = qkv.reshape(B, T, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4)  # (3, B, nh, T, hd)
     return qkv[0], qkv[1], qkv[2]

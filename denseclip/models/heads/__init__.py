@@ -1,5 +1,8 @@
 """Trained decode heads, one file per paper; the protocol is :class:`OpenVocabHead`."""
 from .base import OpenVocabHead
+from .catseg import CATSegHead, ClassAggregation, SpatialAggregation, linear_attention
+from .cost_volume import CostVolume
 from .denseclip import ContextDecoder, DenseCLIPHead, IdentityHead
 
-__all__ = ['OpenVocabHead', 'ContextDecoder', 'DenseCLIPHead', 'IdentityHead']
+__all__ = ['OpenVocabHead', 'CATSegHead', 'ClassAggregation', 'SpatialAggregation',
+           'linear_attention', 'CostVolume', 'ContextDecoder', 'DenseCLIPHead', 'IdentityHead']

@@ -5,8 +5,9 @@ Call graph (mmseg ``BaseSegmentor`` contract)::
     predict(inputs, data_samples)
       ├─ text_for(data_samples) -> (vocabulary, text)         the batch's queries
       └─ per image: inference(img, ori_shape, text)
-           ├─ slide_inference() | window_logits(image, text)  window scores (Q, H, W)
+           ├─ [resize_to] slide_inference() | window_logits(image, text)  scores (Q, H, W)
            │    └─ per batch of windows: window_logits(crops, text) -> add into the canvas
+           ├─ [global_view] average with the whole image scored as one window (CAT-Seg)
            ├─ resize to ori_shape, optional refiner (PAMR) on the merged scores
            └─ postprocess(): probabilities(scores) over queries -> max over synonyms
                              -> area_thd (SCLIP) -> argmax -> prob_thd
@@ -117,6 +118,10 @@ class SlideSegmentor(BaseSegmentor):
             ``'fp16'`` (CUDA autocast). Upsampling, merging and softmax are float32.
         refiner: config of a refiner applied to the merged scores at the original image size,
             ``refiner(image, scores)``, e.g. ``dict(type='PAMRRefiner')`` (NACLIP).
+        resize_to: (h, w) the image is resized to (bilinear, aspect not kept) before the
+            windows are cut (CAT-Seg: 640 x 640); None slides over the image as given.
+        global_view: also score the whole image resized to one ``slide_crop`` window, and
+            average it (resized back) with the windows' merge: (windows + global) / 2 (CAT-Seg).
         data_preprocessor: defaults to CLIP's mean/std with BGR->RGB (mmseg loads BGR).
     """
 
@@ -124,7 +129,8 @@ class SlideSegmentor(BaseSegmentor):
                  area_thd: float | None = None, slide_crop: int = 224,
                  slide_stride: int = 112, pad_to_patch: bool = False,
                  pad_multiple: int | None = None, window_batch: int = 8, dtype: str = 'fp32',
-                 refiner: dict | None = None, data_preprocessor: dict | None = None,
+                 refiner: dict | None = None, resize_to: Sequence[int] | None = None,
+                 global_view: bool = False, data_preprocessor: dict | None = None,
                  init_cfg: dict | None = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(type='mmseg.SegDataPreProcessor', mean=list(CLIP_MEAN),
@@ -138,6 +144,9 @@ class SlideSegmentor(BaseSegmentor):
         if pad_multiple is not None and (not pad_to_patch or pad_multiple < 1):
             raise ValueError(f'{name}: pad_multiple={pad_multiple} needs pad_to_patch=True '
                              'and a positive multiple')
+        if global_view and not slide_crop:
+            raise ValueError(f'{name}: global_view=True needs slide windows (slide_crop > 0): '
+                             'the global view is the image resized to one window')
         if dtype not in PRECISIONS:
             raise ValueError(f'{name}: dtype={dtype!r}; expected one of {sorted(PRECISIONS)}')
         self.refiner = MODELS.build(refiner) if refiner is not None else None
@@ -150,6 +159,8 @@ class SlideSegmentor(BaseSegmentor):
         self.pad_multiple = pad_multiple
         self.window_batch = window_batch
         self.dtype = dtype
+        self.resize_to = None if resize_to is None else tuple(resize_to)
+        self.global_view = global_view
 
     # ----------------------------------------------------------------- what subclasses say
     def text_for(self, data_samples: Sequence[SegDataSample] | None = None
@@ -237,8 +248,17 @@ class SlideSegmentor(BaseSegmentor):
         """
         if text is None:
             text = self.text_for()[1]
-        logits = (self.slide_inference(image, text) if self.slide_crop > 0
-                  else self.window_logits(image, text))
+        view = image
+        if self.resize_to is not None:
+            view = F.interpolate(image, size=self.resize_to, mode='bilinear', align_corners=False)
+        logits = (self.slide_inference(view, text) if self.slide_crop > 0
+                  else self.window_logits(view, text))
+        if self.global_view:
+            whole = F.interpolate(image, size=(self.slide_crop, self.slide_crop),
+                                  mode='bilinear', align_corners=False)
+            whole = F.interpolate(self.window_logits(whole, text), size=logits.shape[2:],
+                                  mode='bilinear', align_corners=False)
+            logits = (logits + whole) / 2
         size = tuple(int(s) for s in ori_shape[:2])
         if tuple(logits.shape[2:]) != size:  # at scale 1 bilinear is the identity: skip it
             logits = F.interpolate(logits, size=size, mode='bilinear', align_corners=False)

@@ -24,6 +24,7 @@ import torch
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
+from denseclip.models.finetune import Finetune, finetune_clip
 from denseclip.models.text import OpenCLIPTextEncoder, Vocabulary
 from denseclip.registry import MODELS
 
@@ -48,12 +49,19 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
         text_encoder: :class:`OpenCLIPTextEncoder` settings (``context_length``, ``frozen``);
             ``model``/``pretrained`` here load another CLIP's text tower instead.
         name_sep: synonym separator of name files.
+        synonyms: prompt every name of a class (a class scores the max over them); False
+            prompts only each class's first name (CAT-Seg).
+        clip_finetune: which weights of both CLIP towers train, as
+            :func:`~denseclip.models.finetune.finetune_clip` (``'attention_qv'``: CAT-Seg's
+            query and value projections only); None leaves the backbone and text encoder as
+            their own configs set them.
         **kwargs: :class:`SlideSegmentor`'s slide, precision and post-processing settings.
     """
 
     def __init__(self, backbone: dict, decode_head: dict, prompt: dict,
                  vocabulary: VocabularySpec, test_vocabulary: VocabularySpec | None = None,
-                 text_encoder: dict | None = None, name_sep: str = ', ', **kwargs) -> None:
+                 text_encoder: dict | None = None, name_sep: str = ', ', synonyms: bool = True,
+                 clip_finetune: Finetune | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.backbone = MODELS.build(backbone)
         text_cfg = dict(text_encoder or {})
@@ -66,7 +74,11 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
             prompt.setdefault('width', self.text_encoder.width)
         self.prompt = MODELS.build(prompt)
         self.decode_head = MODELS.build(decode_head)
+        if clip_finetune is not None:
+            finetune_clip(self.backbone.visual, clip_finetune)
+            finetune_clip(self.text_encoder, clip_finetune)
         self.name_sep = name_sep
+        self.synonyms = synonyms
         self.vocabulary = self._as_vocabulary(vocabulary)
         self.test_vocabulary = (self.vocabulary if test_vocabulary is None
                                 else self._as_vocabulary(test_vocabulary))
@@ -74,11 +86,11 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
 
     # ----------------------------------------------------------------- text side
     def _as_vocabulary(self, spec: VocabularySpec) -> Vocabulary:
-        if isinstance(spec, Vocabulary):
-            return spec
         if isinstance(spec, (str, os.PathLike)):
-            return Vocabulary.from_file(spec, sep=self.name_sep)
-        return Vocabulary.from_list(spec)
+            spec = Vocabulary.from_file(spec, sep=self.name_sep)
+        elif not isinstance(spec, Vocabulary):
+            spec = Vocabulary.from_list(spec)
+        return spec if self.synonyms else Vocabulary.from_list(spec.class_names)
 
     def encode_text(self, vocabulary: Vocabulary) -> Tensor:
         """(Q, P, D) embeddings of every query name through the prompt learner."""
@@ -96,7 +108,7 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
                 raise ValueError(f'{type(self).__name__}: the samples of one batch carry '
                                  f'{len(found)} different vocabularies; batch them apart')
             if found:
-                vocabulary = Vocabulary.from_list(list(found.pop()))
+                vocabulary = self._as_vocabulary(list(found.pop()))
         if self.training:
             return vocabulary, self.encode_text(vocabulary)
         weights = tuple(p._version for p in (*self.prompt.parameters(),
