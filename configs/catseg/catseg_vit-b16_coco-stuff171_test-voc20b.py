@@ -1,5 +1,5 @@
-# CAT-Seg (B) trained on COCO-Stuff-171, tested on PASCAL VOC 2012 val with background (PAS-20b) with the released
-# sliding-window protocol (eval.sh; TEST_CLASS_JSON datasets/voc20b.json).
+# CAT-Seg (B) trained on COCO-Stuff-171, tested on PASCAL VOC 2012 val with background (PAS-20b)
+# with the released sliding-window protocol (eval.sh; TEST_CLASS_JSON datasets/voc20b.json).
 _base_ = [
     '../_base_/models/catseg_vit-b16.py',
     '../_base_/datasets/voc21.py',

@@ -1,5 +1,5 @@
-# CAT-Seg (L) trained on COCO-Stuff-171, tested on PASCAL-Context-59 val (5,105 images) with the released
-# sliding-window protocol (eval.sh; TEST_CLASS_JSON datasets/pc59.json).
+# CAT-Seg (L) trained on COCO-Stuff-171, tested on PASCAL-Context-59 val (5,105 images) with the
+# released sliding-window protocol (eval.sh; TEST_CLASS_JSON datasets/pc59.json).
 _base_ = [
     '../_base_/models/catseg_vit-l14-336.py',
     '../_base_/datasets/context59.py',

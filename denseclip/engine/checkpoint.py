@@ -121,7 +121,8 @@ def latest_checkpoint(work_dir: str | os.PathLike) -> str | None:
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
-    """The state dict and meta of a checkpoint file (mmengine, mmseg 0.x or a bare state dict).
+    """The state dict and meta of a checkpoint file (mmengine, mmseg 0.x, detectron2 or a bare
+    state dict).
 
     Reads with ``weights_only=True`` (mmengine's classes allow-listed), unwraps ``state_dict``
     and a DDP ``module.`` prefix.
@@ -137,7 +138,10 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
     except Exception as err:  # truncated, corrupt or not a torch file
         raise ValueError(f'{path}: cannot read the checkpoint ({type(err).__name__}: {err})') \
             from None
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    state = None
+    if isinstance(ckpt, dict):  # mmengine / mmseg 0.x: 'state_dict'; detectron2: 'model'
+        state = next((ckpt[k] for k in ('state_dict', 'model') if isinstance(ckpt.get(k), dict)),
+                     ckpt)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
                                               for v in state.values()):
         raise ValueError(f'{path}: expected a state dict of tensors or {{"state_dict": ...}}, '
@@ -162,3 +166,40 @@ def load_checkpoint_strict(model: torch.nn.Module, path: str | os.PathLike) -> d
     state, meta = read_checkpoint(path)
     load_state_dict_strict(model, state, source=os.fspath(path))
     return meta
+
+
+def save_atomic(obj: dict, path: str | os.PathLike) -> None:
+    """torch.save into ``<path>.tmp``, then an atomic rename: never a partial file."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    try:
+        torch.save(obj, path + TMP_SUFFIX)
+        atomic_replace(path + TMP_SUFFIX, path)
+    finally:
+        if os.path.exists(path + TMP_SUFFIX):
+            os.remove(path + TMP_SUFFIX)
+
+
+def convert_checkpoint_cli(argv: list[str] | None, convert, description: str) -> int:
+    """``tools/model_converters/<method>.py SRC DST``: read a released checkpoint, rename its
+    keys with ``convert(state) -> state`` and write ``{'state_dict', 'meta'}`` atomically.
+
+    Returns:
+        0, or 1 after printing the error (missing file, unreadable file, unknown keys).
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('src', help='released checkpoint (.pth)')
+    parser.add_argument('dst', help='output checkpoint in denseclip layout (.pth)')
+    args = parser.parse_args(argv)
+    try:
+        state = convert(read_checkpoint(args.src)[0])
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        print(f'error: {err.args[0] if err.args else err}', file=sys.stderr)
+        return 1
+    save_atomic({'state_dict': state, 'meta': {'converted_from': os.path.abspath(args.src)}},
+                args.dst)
+    print(f'{args.dst}: {len(state)} tensors')
+    return 0

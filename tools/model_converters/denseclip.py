@@ -11,13 +11,11 @@ strictly (``tools/test.py --checkpoint`` checks every key and shape).
 """
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 
 import torch
 
-from denseclip.engine.checkpoint import TMP_SUFFIX, atomic_replace, read_checkpoint
+from denseclip.engine.checkpoint import convert_checkpoint_cli
 
 # (released prefix, ours): the first rule whose prefix starts a key renames it. The image
 # tower is open_clip's ``visual`` (same names below it); DenseCLIP's pyramid (fpn1..fpn4)
@@ -51,31 +49,8 @@ def convert(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def save_atomic(obj: dict, path: str) -> None:
-    """torch.save into ``<path>.tmp``, then an atomic rename: never a partial file."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    try:
-        torch.save(obj, path + TMP_SUFFIX)
-        atomic_replace(path + TMP_SUFFIX, path)
-    finally:
-        if os.path.exists(path + TMP_SUFFIX):
-            os.remove(path + TMP_SUFFIX)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('src', help='released DenseCLIP checkpoint (.pth)')
-    parser.add_argument('dst', help='output checkpoint in denseclip layout (.pth)')
-    args = parser.parse_args(argv)
-    try:
-        state = convert(read_checkpoint(args.src)[0])
-    except (FileNotFoundError, KeyError, ValueError) as err:
-        print(f'error: {err.args[0] if err.args else err}', file=sys.stderr)
-        return 1
-    save_atomic({'state_dict': state, 'meta': {'converted_from': os.path.abspath(args.src)}},
-                args.dst)
-    print(f'{args.dst}: {len(state)} tensors')
-    return 0
+    return convert_checkpoint_cli(argv, convert, __doc__.split('\n')[0])
 
 
 if __name__ == '__main__':

@@ -1,6 +1,8 @@
-"""DenseCLIP trained through tools/train.py on the toy world (CPU, a few iterations): a run
+"""Trained methods through tools/train.py on the toy world (CPU, a few iterations): a run
 SIGKILLed after a checkpoint and resumed with ``--resume`` ends with the uninterrupted run's
-weights bit for bit, and the checkpoint holds the learned text side and the frozen text tower."""
+weights bit for bit (DenseCLIP, CAT-Seg), and the checkpoint holds what each method trains:
+DenseCLIP's learned text side over a frozen text tower, CAT-Seg's q/v projections of both CLIP
+towers and nothing else of CLIP."""
 from __future__ import annotations
 
 import importlib.util
@@ -21,13 +23,24 @@ from denseclip.engine import latest_checkpoint, mmengine_safe_globals
 from denseclip.toy import TOY_WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = ROOT / 'configs' / 'denseclip' / 'denseclip_toy-vit-p16_toy-open-vocab.py'
 MAX_ITERS = 6
+# Each method's toy config and its schedule squeezed into 6 iterations, so that a resume from
+# iteration 2 or 4 has to restore the schedulers mid-course.
+METHODS = {
+    # DenseCLIP's warmup (100 iterations from 1e-6) and poly decay (to 3000): warmup over
+    # iterations 0-2 from 0.1, decay over 3-5.
+    'denseclip': ('denseclip/denseclip_toy-vit-p16_toy-open-vocab.py', [
+        'param_scheduler.0.start_factor=0.1', 'param_scheduler.0.end=3',
+        'param_scheduler.1.begin=3', f'param_scheduler.1.end={MAX_ITERS}']),
+    # CAT-Seg's cosine over 1500 iterations: over 6.
+    'catseg': ('catseg/catseg_toy-vit-p16_toy-open-vocab.py', [
+        f'param_scheduler.0.T_max={MAX_ITERS}', f'param_scheduler.0.end={MAX_ITERS}']),
+}
 CONTEXT_LENGTH = 13  # the text encoder's context_length (configs/_base_/models/denseclip_r50.py)
 
 
 @HOOKS.register_module(force=True)
-class DenseCLIPRecordStartHook(Hook):
+class TrainedRecordStartHook(Hook):
     """Save the iteration, weights and optimizer state a run starts training with."""
 
     def __init__(self, out):
@@ -39,7 +52,7 @@ class DenseCLIPRecordStartHook(Hook):
                         optimizer=runner.optim_wrapper.state_dict()), self.out)
 
 
-def tiny_options(data_root: Path, name: str) -> list[str]:
+def tiny_options(method: str, data_root: Path, name: str) -> list[str]:
     """``--cfg-options`` for 6 iterations of batch 2 on 8 generated scenes, no validation."""
     return [
         f'train_dataloader.dataset.data_root={data_root}',
@@ -55,16 +68,12 @@ def tiny_options(data_root: Path, name: str) -> list[str]:
         'default_hooks.checkpoint.max_keep_ckpts=-1',
         'default_hooks.logger.interval=1',
         'log_processor.window_size=1',
-        # The config's warmup (100 iterations from 1e-6) and poly decay (to 2000), squeezed into
-        # 6: warmup over iterations 0-2 from 0.1, decay over 3-5, so a resume from iteration 2
-        # or 4 has to restore both schedulers mid-course.
-        'param_scheduler.0.start_factor=0.1', 'param_scheduler.0.end=3',
-        'param_scheduler.1.begin=3', f'param_scheduler.1.end={MAX_ITERS}',
+        *METHODS[method][1],
         'randomness.seed=0',
         # Dropout and drop-path stay on: the resumed run must draw the masks the uninterrupted
         # one drew (RNGStateHook; mmengine alone reseeds on resume and they differ from the
         # first iteration after it).
-        f'visualizer.name=denseclip_training_{name}',  # one Visualizer instance per run
+        f'visualizer.name={method}_training_{name}',  # one Visualizer instance per run
     ]
 
 
@@ -86,10 +95,10 @@ def train_tool(*argv: str) -> None:
         torch.set_num_threads(threads)
 
 
-def recording_config(directory: Path) -> Path:
+def recording_config(config: Path, directory: Path) -> Path:
     path = directory / 'record.py'
-    path.write_text(f"_base_ = [{str(CONFIG)!r}]\n"
-                    "custom_hooks = [dict(type='DenseCLIPRecordStartHook', out='')]\n")
+    path.write_text(f"_base_ = [{str(config)!r}]\n"
+                    "custom_hooks = [dict(type='TrainedRecordStartHook', out='')]\n")
     return path
 
 
@@ -108,20 +117,19 @@ def assert_same(a, b, where):
         assert a == b, f'{where}: {a!r} != {b!r}'
 
 
-@pytest.fixture(scope='module')
-def runs(tmp_path_factory):
+def train_runs(method: str, tmp: Path) -> dict:
     """An uninterrupted reference run, and a run SIGKILLed after its first checkpoint and
     resumed in the same work dir. All runs share one generated training split."""
-    tmp = tmp_path_factory.mktemp('denseclip_training')
+    config = ROOT / 'configs' / METHODS[method][0]
     data_root = tmp / 'train'
-    record = recording_config(tmp)
+    record = recording_config(config, tmp)
     timings = {}
 
     # 1. Reference: uninterrupted, in this process.
     ref_dir, ref_start = tmp / 'reference', tmp / 'reference_start.pt'
     start = time.time()
     train_tool(str(record), '--work-dir', str(ref_dir), '--cfg-options',
-               *tiny_options(data_root, 'reference'), f'custom_hooks.0.out={ref_start}')
+               *tiny_options(method, data_root, 'reference'), f'custom_hooks.0.out={ref_start}')
     timings['reference'] = time.time() - start
 
     # 2. The same run in a subprocess, SIGKILLed once iter_2.pth is on disk.
@@ -132,8 +140,8 @@ def runs(tmp_path_factory):
     start = time.time()
     with open(stderr, 'wb') as err:
         proc = subprocess.Popen(
-            [sys.executable, str(ROOT / 'tools' / 'train.py'), str(CONFIG), '--work-dir',
-             str(work_dir), '--cfg-options', *tiny_options(data_root, 'killed')],
+            [sys.executable, str(ROOT / 'tools' / 'train.py'), str(config), '--work-dir',
+             str(work_dir), '--cfg-options', *tiny_options(method, data_root, 'killed')],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
     try:
         deadline = time.time() + 240
@@ -157,15 +165,27 @@ def runs(tmp_path_factory):
     resumed_start = tmp / 'resumed_start.pt'
     start = time.time()
     train_tool(str(record), '--work-dir', str(work_dir), '--resume', '--cfg-options',
-               *tiny_options(data_root, 'resumed'), f'custom_hooks.0.out={resumed_start}')
+               *tiny_options(method, data_root, 'resumed'), f'custom_hooks.0.out={resumed_start}')
     timings['resumed'] = time.time() - start
-    print('seconds per run:', {k: round(v, 1) for k, v in timings.items()})
+    print(method, 'seconds per run:', {k: round(v, 1) for k, v in timings.items()})
     return dict(ref_dir=ref_dir, ref_start=torch.load(ref_start, weights_only=True),
                 work_dir=work_dir, resume_from=resume_from,
                 resumed_start=torch.load(resumed_start, weights_only=True))
 
 
-def test_sigkill_then_resume_continues_exactly(runs):
+@pytest.fixture(scope='module')
+def denseclip_runs(tmp_path_factory):
+    return train_runs('denseclip', tmp_path_factory.mktemp('denseclip_training'))
+
+
+@pytest.fixture(scope='module')
+def catseg_runs(tmp_path_factory):
+    return train_runs('catseg', tmp_path_factory.mktemp('catseg_training'))
+
+
+@pytest.mark.parametrize('method', list(METHODS))
+def test_sigkill_then_resume_continues_exactly(method, request):
+    runs = request.getfixturevalue(f'{method}_runs')
     work_dir, ref_dir = runs['work_dir'], runs['ref_dir']
     saved = load(runs['resume_from'])
     resumed_at = saved['meta']['iter']
@@ -195,7 +215,8 @@ def test_sigkill_then_resume_continues_exactly(runs):
     assert latest_checkpoint(work_dir) == str(work_dir / f'iter_{MAX_ITERS}.pth')
 
 
-def test_checkpoint_holds_the_learned_text_side(runs):
+def test_denseclip_checkpoint_holds_the_learned_text_side(denseclip_runs):
+    runs = denseclip_runs
     path = runs['ref_dir'] / f'iter_{MAX_ITERS}.pth'
     with mmengine_safe_globals():  # what tools/test.py and the resume use
         checkpoint = torch.load(path, map_location='cpu', weights_only=True)
@@ -229,3 +250,25 @@ def test_checkpoint_holds_the_learned_text_side(runs):
         assert value.dtype == torch.float32, key
         assert torch.equal(value, expected[key].float()), f'text_encoder.{key} moved'
         assert torch.equal(value, initial[f'text_encoder.{key}']), key
+
+
+def test_catseg_checkpoint_moves_only_the_q_and_v_projections_of_clip(catseg_runs):
+    state = load(catseg_runs['ref_dir'] / f'iter_{MAX_ITERS}.pth')['state_dict']
+    initial = catseg_runs['ref_start']['state_dict']
+    assert state.keys() == initial.keys()
+    clip = [k for k in state if k.startswith(('backbone.', 'text_encoder.'))]
+    moved = {k for k in clip if not torch.equal(state[k], initial[k])}
+    # Every q/v projection of both towers trained, except the last image block's q, which the
+    # dense last block never reads; k, the shared in_proj_bias, out_proj, norms, MLPs and
+    # embeddings are exactly the toy CLIP's.
+    expected = {k for k in clip if k.endswith(('.q_proj_weight', '.v_proj_weight'))}
+    expected.discard('backbone.visual.transformer.resblocks.3.attn.q_proj_weight')
+    assert moved == expected and len(expected) == 4 + 3 + 3 * 2
+    toy = load_file(str(TOY_WEIGHTS))
+    k_proj = toy['transformer.resblocks.0.attn.in_proj_weight'].float().chunk(3)[1]
+    assert torch.equal(state['text_encoder.transformer.resblocks.0.attn.k_proj_weight'], k_proj)
+    # The head trained, all but the Swin key biases: a bias added to every key shifts a query's
+    # scores by one constant, which the softmax ignores, so their gradient is zero (up to
+    # rounding).
+    still = {k for k in state if k.startswith('decode_head.') and torch.equal(state[k], initial[k])}
+    assert still <= {k for k in state if k.endswith('.attn.k.bias')} and len(still) < len(state)
