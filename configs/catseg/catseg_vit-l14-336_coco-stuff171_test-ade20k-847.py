@@ -7,4 +7,4 @@ _base_ = [
 ]
 model = dict(
     test_vocabulary='{{fileDirname}}/../../denseclip/datasets/vocabularies/catseg/cls_ade847.txt')
-test_dataloader = dict(dataset=dict(pipeline={{_base_.catseg_test_pipeline}}))
+test_dataloader = dict(dataset=dict(pipeline={{_base_.catseg_wide_test_pipeline}}))

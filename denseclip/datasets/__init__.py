@@ -4,3 +4,6 @@ from .toy import ToyWorldDataset, ensure_toy_split
 __all__ = ['ToyWorldDataset', 'ensure_toy_split']
 from .benchmarks import COCOObjectDataset, PascalVOC20Dataset  # noqa: E402
 __all__ += ['COCOObjectDataset', 'PascalVOC20Dataset']
+from .many_classes import (ADE20K847Dataset, LoadWideAnnotations,  # noqa: E402
+                           PascalContext459Dataset)
+__all__ += ['ADE20K847Dataset', 'PascalContext459Dataset', 'LoadWideAnnotations']

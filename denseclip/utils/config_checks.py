@@ -160,13 +160,15 @@ def check_data(cfg: Config, where: str) -> None:
 
 
 def check_vocabulary(cfg: Config, where: str) -> None:
-    """Check that the class-name file (or list) has as many classes as the test dataset.
+    """Check that the class-name file (or list) has as many classes as the test dataset:
+    ``model.test_vocabulary`` where a trained segmentor has one, else ``model.vocabulary``.
 
     Raises:
         FileNotFoundError: the name file is missing.
         ValueError: the counts differ (the message names the file and both counts).
     """
-    vocabulary = cfg.model.get('vocabulary')
+    key = 'test_vocabulary' if cfg.model.get('test_vocabulary') is not None else 'vocabulary'
+    vocabulary = cfg.model.get(key)
     if vocabulary is None:
         return
     if isinstance(vocabulary, (str, os.PathLike)):
@@ -174,12 +176,12 @@ def check_vocabulary(cfg: Config, where: str) -> None:
         if sep is None:
             sep = inspect.signature(MODELS.get(cfg.model.type)).parameters['name_sep'].default
         vocab = Vocabulary.from_file(vocabulary, sep=sep)
-        what = f'model.vocabulary={str(vocabulary)!r}'
+        what = f'model.{key}={str(vocabulary)!r}'
     elif isinstance(vocabulary, Sequence):
         vocab = Vocabulary.from_list(vocabulary)
-        what = 'model.vocabulary (a list)'
+        what = f'model.{key} (a list)'
     else:
-        raise TypeError(f'{where}: model.vocabulary is {type(vocabulary).__name__}; expected a '
+        raise TypeError(f'{where}: model.{key} is {type(vocabulary).__name__}; expected a '
                         'name-file path or a list of classes')
     dataset = cfg.test_dataloader.dataset
     dataset_cls = DATASETS.get(dataset.type)

@@ -290,7 +290,7 @@ def test_only_the_q_and_v_projections_of_both_towers_train(clip_json):
 def test_first_names_only_and_text_gradients_in_training(clip_json):
     init_default_scope('mmseg')
     model = MODELS.build(model_cfg(clip_json, names=[('wall', 'brick wall'), 'car']))
-    assert model.vocabulary.queries == ['wall', 'car']
+    assert model.query_names(model.vocabulary) == ['wall', 'car']
     model.train()
     _, text = model.text_for()
     text.sum().backward()  # recomputed with gradients each step (released get_text_embeds)

@@ -60,3 +60,9 @@ catseg_test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
+catseg_wide_test_pipeline = [  # A-847, PC-459: labels above 255
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2560, 640), keep_ratio=True),
+    dict(type='LoadWideAnnotations'),
+    dict(type='PackSegInputs'),
+]

@@ -90,11 +90,15 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
             spec = Vocabulary.from_file(spec, sep=self.name_sep)
         elif not isinstance(spec, Vocabulary):
             spec = Vocabulary.from_list(spec)
-        return spec if self.synonyms else Vocabulary.from_list(spec.class_names)
+        return spec
+
+    def query_names(self, vocabulary: Vocabulary) -> list[str]:
+        """The names prompted: every name of every class, or each class's first name."""
+        return vocabulary.queries if self.synonyms else vocabulary.class_names
 
     def encode_text(self, vocabulary: Vocabulary) -> Tensor:
         """(Q, P, D) embeddings of every query name through the prompt learner."""
-        return self.prompt(self.text_encoder, vocabulary.queries)
+        return self.prompt(self.text_encoder, self.query_names(vocabulary))
 
     def text_for(self, data_samples: Sequence[SegDataSample] | None = None
                  ) -> tuple[Vocabulary, Tensor]:
@@ -108,7 +112,7 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
                 raise ValueError(f'{type(self).__name__}: the samples of one batch carry '
                                  f'{len(found)} different vocabularies; batch them apart')
             if found:
-                vocabulary = self._as_vocabulary(list(found.pop()))
+                vocabulary = Vocabulary.from_list(list(found.pop()))
         if self.training:
             return vocabulary, self.encode_text(vocabulary)
         weights = tuple(p._version for p in (*self.prompt.parameters(),
@@ -123,7 +127,7 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
     def loss(self, inputs: Tensor, data_samples: Sequence[SegDataSample]) -> dict[str, Tensor]:
         """The head's losses for a batch whose labels index the training vocabulary."""
         vocabulary, text = self.text_for(data_samples)
-        if vocabulary.num_classes != len(vocabulary.queries):
+        if vocabulary.num_classes != len(self.query_names(vocabulary)):
             raise ValueError(f'{type(self).__name__}: training needs one name per class; the '
                              f'vocabulary has {len(vocabulary.queries)} names for '
                              f'{vocabulary.num_classes} classes')

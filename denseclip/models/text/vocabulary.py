@@ -32,7 +32,7 @@ class Vocabulary:
     def __post_init__(self) -> None:
         if len(self.classes) == 0:
             raise ValueError('Vocabulary: no classes given; expected at least one class name')
-        first_seen: dict[str, int] = {}
+        first_seen: dict[tuple[str, ...], int] = {}
         for k, names in enumerate(self.classes):
             if not isinstance(names, tuple) or len(names) == 0:
                 raise ValueError(f'Vocabulary: class {k} is {names!r}; expected a non-empty '
@@ -43,11 +43,13 @@ class Vocabulary:
                                     f'{type(name).__name__} ({name!r}); names must be str')
                 if not name.strip():
                     raise ValueError(f'Vocabulary: class {k} {names!r} has an empty name')
-            if names[0] in first_seen:
-                raise ValueError(f'Vocabulary: duplicate class {names[0]!r} at positions '
-                                 f'{first_seen[names[0]]} and {k}; merge them into one class '
+            # Classes may share a first name (ADE20K-847 has two 'screen's, told apart by
+            # their other names); the very same class twice is an error.
+            if names in first_seen:
+                raise ValueError(f"Vocabulary: duplicate class {', '.join(names)!r} at positions "
+                                 f'{first_seen[names]} and {k}; merge them into one class '
                                  'with synonyms instead')
-            first_seen[names[0]] = k
+            first_seen[names] = k
 
     @classmethod
     def from_list(cls, classes: Sequence[ClassSpec]) -> 'Vocabulary':
