@@ -4,8 +4,12 @@ the released loss, the q/v-only trainable set)."""
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import math
+from pathlib import Path
+
+import open_clip
 
 import pytest
 import torch
@@ -15,12 +19,15 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
+from catseg_reference import ReleasedCATSeg
+from denseclip.engine import load_checkpoint_strict
 from denseclip.models.backbones import DenseOutput
 from denseclip.models.heads import CATSegHead, CostVolume, linear_attention
 from denseclip.models.heads.catseg import shifted_window_mask
 from denseclip.models.segmentors.base import SlideSegmentor
 from denseclip.registry import MODELS
 
+ROOT = Path(__file__).resolve().parents[2]
 NAMES = ['wall', 'car', 'traffic light', 'sky', 'tree']
 # A tiny open_clip ViT: 64-pixel images, 16-pixel patches (4x4 grid), 4 blocks of width 32.
 TINY = dict(embed_dim=32, quick_gelu=True,
@@ -328,3 +335,83 @@ def test_segments_an_image_with_any_vocabulary(clip_json):
     assert (probs >= 0).all() and (probs <= 1).all()  # sigmoid, not a softmax over classes
     assert not torch.allclose(probs.sum(0), torch.ones(50, 70))
     assert torch.equal(out.pred_sem_seg.data[0], probs.argmax(0))
+
+
+# ----------------------------------------------------------------- released checkpoints
+def released_model(seed=1) -> ReleasedCATSeg:
+    torch.manual_seed(seed)
+    model = ReleasedCATSeg(
+        clip=dict(embed_dim=32, resolution=64, patch=16, vision_width=32, vision_layers=4,
+                  vision_heads=2, context=77, vocab=49408, width=32, heads=2, layers=2),
+        agg=dict(embed_dim=32, hidden=32, layers=2, heads=4, res=(4, 4), pool=(1, 1),
+                 window=2, pad_len=8, tg=16, ag=16, decoder_dims=(32, 16), dec_g=(32, 16),
+                 dec_gp=(16, 8)),
+        layer_indexes=(1, 2), clip_resolution=(64, 64), up_dims=(32, 16))
+    with torch.no_grad():  # every term visible: no zero biases, padding or LN identities
+        for name, param in model.named_parameters():
+            if param.dim() == 1 or 'padding' in name or 'class_embedding' in name:
+                param.add_(torch.randn_like(param) * 0.1)
+    return model.eval()
+
+
+def converter():
+    spec = importlib.util.spec_from_file_location(
+        'catseg_converter', ROOT / 'tools/model_converters/catseg.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_converted_release_gives_the_released_outputs(clip_json, tmp_path):
+    released = released_model()
+    path, ours_path = tmp_path / 'model_final.pth', tmp_path / 'ours.pth'
+    torch.save({'model': released.state_dict(), 'iteration': 79999}, path)
+    assert any(k.endswith('attn.q_proj_weight') for k in released.state_dict())
+    assert converter().main([str(path), str(ours_path)]) == 0
+    init_default_scope('mmseg')
+    model = MODELS.build(model_cfg(clip_json))  # windows of 64 at stride 32 on 96 x 96
+    load_checkpoint_strict(model, ours_path)  # every key and shape, both ways
+    model.eval()
+
+    with torch.no_grad():
+        tokens = open_clip.tokenize([f'A photo of a {n} in the scene' for n in NAMES])
+        text_ref = released.text_embeds(tokens)  # (T, 1, D), unit norm
+        text = model.text_for()[1]
+        torch.testing.assert_close(F.normalize(text, dim=-1), text_ref, atol=2e-5, rtol=1e-4)
+
+        torch.manual_seed(2)
+        images = torch.randn(2, 3, 64, 64)
+        ref = released.logits(images, text_ref)
+        ours = model.decode_head(model.backbone.forward_dense(images), text)
+        torch.testing.assert_close(ours, ref, atol=5e-5, rtol=1e-4)
+
+        many = F.normalize(torch.randn(11, 1, 32), dim=-1)  # > pad_len 8: top-8 per image
+        ref = released.logits(images, many)
+        ours = model.decode_head(model.backbone.forward_dense(images), many)
+        assert (ours == -100).any()
+        torch.testing.assert_close(ours, ref, atol=5e-5, rtol=1e-4)
+
+        image = torch.randn(1, 3, 50, 70)  # sliding window: 96x96, 2x2 windows of 64 + global
+        ref = released.sliding_window(image, text_ref, 64, 0.5, (96, 96), 50, 70)
+        ours = model.inference(image, (50, 70))[0]
+        torch.testing.assert_close(ours, ref, atol=5e-5, rtol=1e-4)
+
+    # Training: the released loss (2x2 class pooling, ignored pixels as all-zero targets).
+    for layer in released.sem_seg_head.predictor.transformer.layers:
+        layer.attention.pool = torch.nn.AvgPool2d((2, 2))
+    labels = torch.randint(0, len(NAMES), (2, 64, 64))
+    labels[:, :8] = 255
+    model.train()
+    for m in model.modules():  # no dropout anywhere; BN-free; train mode only pools
+        assert not isinstance(m, torch.nn.Dropout) or m.p == 0
+    loss = model.loss(images, samples(labels))['loss_bce']
+    ref = released.loss(images, labels, released.text_embeds(tokens))
+    torch.testing.assert_close(loss, ref, atol=2e-6, rtol=1e-5)
+
+
+def test_converter_names_foreign_keys(tmp_path, capsys):
+    path = tmp_path / 'other.pth'
+    torch.save({'model': {'backbone.layer1.conv.weight': torch.zeros(1)}}, path)
+    assert converter().main([str(path), str(tmp_path / 'out.pth')]) == 1
+    assert 'keys of no released CAT-Seg module' in capsys.readouterr().err
+    assert not (tmp_path / 'out.pth').exists()
