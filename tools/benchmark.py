@@ -23,6 +23,11 @@ Four modes, each measured on one seeded model (random weights unless ``--pretrai
   ``AmpOptimWrapper``); the optimizer is the config's ``optim_wrapper``. Median of
   ``--repeat`` steps after one warm-up step (which creates the optimizer state; reported
   apart); peak memory: CPU, resident high-water-mark growth, CUDA, ``max_memory_allocated``.
+* ``--infer METHOD``: seconds per image and peak memory of a trained method's test-time
+  ``predict`` (its config's windows and views; random weights) on one ``--size`` image, for
+  each test vocabulary size of ``--vocab-sizes`` (ADE20K-847's names, the first N): whether
+  memory grows with the vocabulary (CAT-Seg prunes to 256 classes). The first call, which also
+  encodes the vocabulary, is reported apart; the timed calls use the cached text.
 
 Every measurement runs in its own subprocess (``--worker``), so each peak memory is that path's
 own: the resident high-water mark is reset once the model is built (``/proc/self/clear_refs``)
@@ -35,6 +40,8 @@ and the peak reported as a delta over the resident size at that point.
     python tools/benchmark.py --text --json text.json
     python tools/benchmark.py --train denseclip --repeat 5 --json train.json  # RN50, 512², batch 2
     python tools/benchmark.py --train denseclip --device cuda --dtypes fp32 bf16 fp16
+    python tools/benchmark.py --train catseg --repeat 3              # ViT-B/16, 384², batch 2
+    python tools/benchmark.py --infer catseg --vocab-sizes 150 847 --repeat 1
 """
 from __future__ import annotations
 
@@ -381,7 +388,10 @@ def worker_text(args: argparse.Namespace, out_dir: Path) -> dict:
 # --train METHOD: the config each trained method's step is measured with (one line per method).
 TRAIN_CONFIGS = {
     'denseclip': 'configs/denseclip/denseclip_r50_ade20k-512x512.py',
+    'catseg': 'configs/catseg/catseg_vit-b16_coco-stuff171-384x384.py',
 }
+# The crop each method trains on (--size default of --train).
+TRAIN_SIZES = {'denseclip': 512, 'catseg': 384}
 
 
 def train_config_path(spec: str | os.PathLike) -> Path:
@@ -532,6 +542,49 @@ def measure_train(model, optim, images, samples, dtype: str = 'fp32', repeat: in
         threads=torch.get_num_threads())
 
 
+def worker_infer(args: argparse.Namespace) -> dict:
+    """Seconds and peak memory of ``predict`` of ``--infer``'s config with ``--classes``
+    ADE20K-847 names as the test vocabulary, on one random ``--size`` image."""
+    import torch
+    from mmengine.registry import init_default_scope
+    from mmseg.structures import SegDataSample
+
+    import denseclip  # noqa: F401  (registration)
+    from denseclip.datasets import ADE20K847Dataset
+    from denseclip.registry import MODELS
+    from denseclip.utils.perf import MemoryMeter, synchronize
+
+    cfg = train_config(args.infer)
+    names = list(ADE20K847Dataset.METAINFO['classes'])[:args.classes]
+    cfg.model.test_vocabulary = [name.split(', ') for name in names]
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).to(args.device).eval()
+    image = torch.randn(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
+    image = image.to(args.device)
+    meta = dict(img_shape=(args.size, args.size), ori_shape=(args.size, args.size))
+
+    def run() -> float:
+        synchronize(args.device)
+        start = time.perf_counter()
+        model.predict(image, [SegDataSample(metainfo=meta)])
+        synchronize(args.device)
+        return time.perf_counter() - start
+
+    rows = {}
+    for phase, runs in (('first', 1), ('timed', args.repeat)):
+        meter = MemoryMeter(args.device)
+        meter.start()
+        times = [run() for _ in range(runs)]
+        mem = meter.stop()
+        rows[phase] = dict(mem, seconds=statistics.median(times))
+    key = 'cuda_peak_delta_mib' if args.device == 'cuda' else 'rss_peak_delta_mib'
+    return dict(classes=args.classes, size=args.size, device=args.device,
+                threads=torch.get_num_threads(), repeat=args.repeat,
+                seconds_per_image=rows['timed']['seconds'], peak_delta_mib=rows['timed'][key],
+                first_seconds=rows['first']['seconds'], first_peak_delta_mib=rows['first'][key])
+
+
 def worker_train(args: argparse.Namespace) -> dict:
     """:func:`measure_train` of ``--train`` at ``--train-dtype`` in this process."""
     cfg = train_config(args.train)
@@ -635,6 +688,12 @@ def run_train(args: argparse.Namespace, out_dir: Path) -> dict:
     return dict(train=dict(config=str(train_config_path(args.train)), rows=rows))
 
 
+def run_infer(args: argparse.Namespace, out_dir: Path) -> dict:
+    """One worker per vocabulary size (each peak its own)."""
+    rows = [spawn(args, out_dir, 'infer', f'--classes={n}') for n in args.vocab_sizes]
+    return dict(infer=dict(config=str(train_config_path(args.infer)), rows=rows))
+
+
 def table(headers: list[str], rows: list[list]) -> str:
     """A markdown table."""
     lines = ['| ' + ' | '.join(headers) + ' |', '|' + '---|' * len(headers)]
@@ -715,6 +774,17 @@ def report(result: dict) -> str:
                          f"{r['other_load'] * 100:.0f}%"])
         parts.append(table(['dtype', 's/iter', 'speed vs fp32', *peak, 'first step s',
                             'first step peak delta MiB', 'last loss', 'other load'], body))
+    if 'infer' in result:
+        rows = result['infer']['rows']
+        parts.append(f"inference: {result['infer']['config']}, one {rows[0]['size']}x"
+                     f"{rows[0]['size']} image, {rows[0]['device']} ({rows[0]['threads']} "
+                     f"threads), median of {rows[0]['repeat']} after the first call")
+        parts.append(table(
+            ['classes', 's/image', 'peak delta MiB', 'first call s (encodes the text)',
+             'first call peak delta MiB', 'other load'],
+            [[r['classes'], f"{r['seconds_per_image']:.2f}", f"{r['peak_delta_mib']:.0f}",
+              f"{r['first_seconds']:.2f}", f"{r['first_peak_delta_mib']:.0f}",
+              f"{r['other_load'] * 100:.0f}%"] for r in rows]))
     return '\n\n'.join(parts)
 
 
@@ -748,6 +818,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     mode.add_argument('--train', default=None, metavar='METHOD',
                       help=f"one training step: a method ({', '.join(TRAIN_CONFIGS)}) or a "
                       'config file')
+    mode.add_argument('--infer', default=None, metavar='METHOD',
+                      help='test-time predict of a trained method (or config file) per '
+                      'vocabulary size')
     p.add_argument('--method', default='sclip', help='a dense method name (METHODS)')
     p.add_argument('--model', default='ViT-B-16', help='open_clip name or model JSON')
     p.add_argument('--pretrained', default=None, help='weights file or tag (default random)')
@@ -774,6 +847,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument('--memory-batches', type=lambda s: [int(v) for v in s.split(',')],
                    default=[1, 8, 16], help='window batches of --memory, e.g. 1,8,16')
     p.add_argument('--text-classes', type=int, default=150, help='ADE20K classes (--text)')
+    p.add_argument('--vocab-sizes', type=int, nargs='+', default=[150, 847],
+                   help='test vocabulary sizes of --infer (first N ADE20K-847 names)')
     p.add_argument('--templates', default='openai_imagenet', help='template set (--text)')
     p.add_argument('--wait-idle', type=float, default=0.0, metavar='SECONDS',
                    help='before each worker, wait up to SECONDS for an idle machine')
@@ -789,12 +864,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument('--train-dtype', choices=DTYPES, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.size is None:
-        args.size = 512 if args.train else 448
-    if args.train:
+        args.size = (TRAIN_SIZES.get(args.train, 512) if args.train else
+                     640 if args.infer else 448)
+    for spec in (args.train, args.infer):
         try:
-            train_config_path(args.train)
+            if spec:
+                train_config_path(spec)
         except ValueError as e:
             p.error(str(e))
+    if args.train:
         if 'fp16' in args.dtypes and args.device != 'cuda':
             p.error('--dtypes fp16 is CUDA autocast; use --device cuda, or bf16 on the CPU')
         args.dtypes = list(dict.fromkeys(args.dtypes))
@@ -820,6 +898,8 @@ def run_worker(args: argparse.Namespace) -> None:
         out = worker_text(args, args.worker_dir)
     elif name == 'train':
         out = worker_train(args)
+    elif name == 'infer':
+        out = worker_infer(args)
     else:
         out = worker_image(args, name, args.worker_dir)
     args.worker_out.write_text(json.dumps(out))
@@ -837,6 +917,8 @@ def main(argv: list[str] | None = None) -> dict | None:
         out_dir = Path(tmp)
         if args.train:
             result = run_train(args, out_dir)
+        elif args.infer:
+            result = run_infer(args, out_dir)
         elif args.text:
             result = dict(text=spawn(args, out_dir, 'text'))
         elif args.memory:

@@ -19,9 +19,12 @@ DATASET = {
     'coco_object': 'COCOObjectDataset', 'coco_stuff': 'COCOStuffDataset',
     'city_scapes': 'CityscapesDataset', 'ade20k': 'ADE20KDataset',
     'toy_world': 'ToyWorldDataset',
+    # CAT-Seg's json names (catseg/)
+    'ade150': 'ADE20KDataset', 'ade847': 'ADE20K847Dataset', 'pc59': 'PascalContextDataset59',
+    'pc459': 'PascalContext459Dataset', 'voc20b': 'PascalVOCDataset',
 }
 SEP = {'sclip': ', ', 'clearclip': ',', 'proxyclip': '; ', 'maskclip': ', ', 'toy': ', ',
-       'cliptrase': ', ', 'clip_dinoiser': ', '}
+       'cliptrase': ', ', 'clip_dinoiser': ', ', 'catseg': ', '}
 FILES = sorted(p.relative_to(VOCAB).as_posix() for p in VOCAB.glob('*/*.txt'))
 
 

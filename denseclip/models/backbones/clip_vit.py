@@ -35,8 +35,9 @@ class DenseOutput:
         tokens: ViT: the trunk's tokens [after ln_pre, after block 0, ..., after block L-2],
             each (B, 1+N, D); ResNet: [layer4 output (B, C, h, w)].
         images: the (B, 3, H, W) input.
-        levels: multi-level maps for decode heads, (B, C_i, H/s_i, W/s_i) each (trained
-            backbones: DenseCLIP's x1..x4 or fpn1..fpn4); empty for training-free ones.
+        levels: multi-level maps for decode heads, (B, C_i, H/s_i, W/s_i) each (DenseCLIP's
+            x1..x4 or fpn1..fpn4; CLIPViT's maps after its earlier ``out_indices`` blocks, e.g.
+            CAT-Seg's guidance); empty by default.
         global_feats: (B, E) image embedding in the joint space (DenseCLIP's g), or None.
     """
 

@@ -86,11 +86,11 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
 
     # ----------------------------------------------------------------- text side
     def _as_vocabulary(self, spec: VocabularySpec) -> Vocabulary:
+        if isinstance(spec, Vocabulary):
+            return spec
         if isinstance(spec, (str, os.PathLike)):
-            spec = Vocabulary.from_file(spec, sep=self.name_sep)
-        elif not isinstance(spec, Vocabulary):
-            spec = Vocabulary.from_list(spec)
-        return spec
+            return Vocabulary.from_file(spec, sep=self.name_sep)
+        return Vocabulary.from_list(spec)
 
     def query_names(self, vocabulary: Vocabulary) -> list[str]:
         """The names prompted: every name of every class, or each class's first name."""
