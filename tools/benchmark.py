@@ -776,7 +776,9 @@ def report(result: dict) -> str:
                             'first step peak delta MiB', 'last loss', 'other load'], body))
     if 'infer' in result:
         rows = result['infer']['rows']
-        parts.append(f"inference: {result['infer']['config']}, one {rows[0]['size']}x"
+        config = Path(result['infer']['config'])
+        config = config.relative_to(ROOT) if config.is_relative_to(ROOT) else config
+        parts.append(f"inference: {config}, one {rows[0]['size']}x"
                      f"{rows[0]['size']} image, {rows[0]['device']} ({rows[0]['threads']} "
                      f"threads), median of {rows[0]['repeat']} after the first call")
         parts.append(table(

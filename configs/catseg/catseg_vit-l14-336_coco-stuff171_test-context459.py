@@ -1,4 +1,4 @@
-# CAT-Seg (L) trained on COCO-Stuff-171, tested on PASCAL-Context-459 val (5,105 images) with the
+# CAT-Seg (L) trained on COCO-Stuff-171, tested on PASCAL-Context-459 val (5,104 images) with the
 # released sliding-window protocol (eval.sh; TEST_CLASS_JSON datasets/pc459.json).
 _base_ = [
     '../_base_/models/catseg_vit-l14-336.py',

@@ -13,7 +13,8 @@ The eight benchmarks (reference notes §2.1), their classes and label encodings:
 
 The two classes here follow SCLIP ``custom_datasets.py@b56bd30`` (identical in NACLIP, ClearCLIP
 and ProxyCLIP), whose ``PascalContext60Dataset``/``PascalContext59Dataset`` equal mmseg's
-``PascalContextDataset``/``PascalContextDataset59``, so those are reused.
+``PascalContextDataset``/``PascalContextDataset59``, so those are reused. CAT-Seg's ADE20K-847 and
+PASCAL-Context-459 (labels above 255) are in :mod:`.many_classes`.
 """
 from mmseg.datasets import BaseSegDataset, COCOStuffDataset, PascalVOCDataset
 

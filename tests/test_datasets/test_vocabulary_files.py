@@ -102,3 +102,38 @@ def test_concatenated_names_kept():
 def test_toy_names_are_the_toy_classes():
     assert Vocabulary.from_file(VOCAB / 'toy' / 'cls_toy_world.txt').class_names == list(
         TOY_CLASSES)
+
+
+def _first_names(lines) -> list[str]:
+    """First name of each class, spaces, hyphens and case aside."""
+    return [line.split(', ')[0].replace(' ', '').replace('-', '').lower() for line in lines]
+
+
+@pytest.mark.parametrize('stem,dataset', [
+    ('ade150', 'ADE20KDataset'), ('pc59', 'PascalContextDataset59'),
+    ('voc20', 'PascalVOC20Dataset'), ('coco_stuff', 'COCOStuffDataset')])
+def test_catseg_lists_follow_the_dataset_label_order(stem, dataset):
+    """The released json order is the mmseg dataset's label order (README, catseg table)."""
+    names = _first_names((VOCAB / 'catseg' / f'cls_{stem}.txt').read_text().splitlines())
+    classes = _first_names(DATASETS.get(dataset).METAINFO['classes'])
+    if stem == 'pc59':  # the release's name for mmseg's 'table'
+        assert names[49] == 'diningtable' and classes[49] == 'table'
+        names[49] = 'table'
+    assert names == classes
+
+
+@pytest.mark.parametrize('stem,dataset', [('ade847', 'ADE20K847Dataset'),
+                                          ('pc459', 'PascalContext459Dataset')])
+def test_catseg_many_class_datasets_take_their_classes_from_the_files(stem, dataset):
+    lines = (VOCAB / 'catseg' / f'cls_{stem}.txt').read_text().splitlines()
+    assert list(DATASETS.get(dataset).METAINFO['classes']) == lines
+
+
+def test_catseg_voc20b_puts_background_first():
+    """voc20b.json (20 VOC classes, then 39 names the release maps to background) in VOC21's
+    label order: background (label 0) = those 39 names."""
+    lines = (VOCAB / 'catseg' / 'cls_voc20b.txt').read_text().splitlines()
+    voc20 = (VOCAB / 'catseg' / 'cls_voc20.txt').read_text().splitlines()
+    background = lines[0].split(', ')
+    assert lines[1:] == voc20 and len(background) == 39
+    assert background[0] == 'bag' and background[-1] == 'wood' and 'person' not in background

@@ -2,12 +2,15 @@
 
 The released ``datasets/prepare_ade20k_full.py`` (KU-CVLAB/CAT-Seg@6d3a188), rewritten:
 
-- each validation image ``<folder>/<name>.jpg`` of ``index_ade20k.pkl`` (ADE20K_2021_17_01)
-  and its ``<name>_seg.png``, whose object class is ``R // 10 * 256 + G``;
-- the image is resized so that its short side is at most 512 (bilinear; the label nearest);
+- each validation image (``<name>`` split by ``_``, second field ``val``) of the
+  ``index_ade20k.pkl`` of ADE20K_2021_17_01, ``<folder>/<name>.jpg``, and its
+  ``<name>_seg.png``, whose object class is ``R // 10 * 256 + G`` (the release's ``loadAde20K``);
+- the image is resized so that its short side is at most 512 (cv2 bilinear; the class map
+  nearest), and saved as a JPEG again in its own mode (PIL's default quality), resized or not;
 - a class id among the 847 (:data:`ADE_FULL_IDS`, in train-id order, the order of
   ``denseclip/datasets/vocabularies/catseg/cls_ade847.txt``) becomes its train id, every other
-  id 65535 (ignored); labels are saved as uint16 ``.tif``.
+  id 65535 (ignored, register_ade20k_847.py's ``ignore_label``); labels are saved as uint16
+  ``.tif``.
 
 Output (the ``ADE20K847Dataset`` layout, the released one)::
 
@@ -16,20 +19,22 @@ Output (the ``ADE20K847Dataset`` layout, the released one)::
 
 Usage::
 
-    python tools/dataset_converters/ade20k_847.py data/ADE20K_2021_17_01
+    python tools/dataset_converters/ade20k_847.py data/ADE20K_2021_17_01 [--nproc 8]
 
 ROOT is the unpacked ``ADE20K_2021_17_01`` (with ``index_ade20k.pkl``); the index's folders are
-relative to ROOT's parent, as in the release.
+relative to ROOT's parent, as in the release (its ``DETECTRON2_DATASETS``).
 """
 import argparse
+import logging
 import os
 import pickle
 import sys
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
-from mmengine.utils import track_progress
+from mmengine.utils import track_parallel_progress, track_progress
 from PIL import Image
 
 IGNORE = 65535
@@ -91,12 +96,11 @@ ADE_FULL_IDS = (
     2752, 679, 2493, 1658, 2466, 1057, 2444, 2093, 2248, 2432, 726, 816, 1171, 2766, 2900, 2313,
     488, 2265, 2043, 332, 1771, 2320, 2646, 1089, 2826, 3148)
 
+# class id (at most 25 * 256 + 255) -> train id, IGNORE for ids of no 847 class
+LUT = np.full(26 * 256, IGNORE, dtype=np.uint16)
+LUT[list(ADE_FULL_IDS)] = np.arange(len(ADE_FULL_IDS))
 
-def train_ids(class_mask: np.ndarray) -> np.ndarray:
-    """(H, W) ADE20K-full class ids -> uint16 train ids, 65535 where no 847 class."""
-    lut = np.full(max(ADE_FULL_IDS + (int(class_mask.max()),)) + 1, IGNORE, dtype=np.uint16)
-    lut[list(ADE_FULL_IDS)] = np.arange(len(ADE_FULL_IDS))
-    return lut[class_mask]
+logger = logging.getLogger('ade20k_847')
 
 
 def class_mask(seg: np.ndarray) -> np.ndarray:
@@ -113,6 +117,10 @@ def short_side_size(h: int, w: int) -> tuple[int, int] | None:
     return None
 
 
+def seg_path_of(image_path: Path) -> Path:
+    return image_path.with_name(image_path.stem + '_seg.png')
+
+
 def save_atomic(array: np.ndarray, path: Path) -> None:
     tmp = path.with_name(path.name + '.tmp')
     Image.fromarray(array).save(tmp, format='TIFF' if path.suffix == '.tif' else 'JPEG')
@@ -121,43 +129,59 @@ def save_atomic(array: np.ndarray, path: Path) -> None:
 
 def convert(task: tuple[Path, Path, Path]) -> None:
     image_path, image_out, label_out = task
-    seg_path = image_path.with_name(image_path.stem + '_seg.png')
-    image = np.asarray(Image.open(image_path).convert('RGB'))
-    label = class_mask(np.asarray(Image.open(seg_path).convert('RGB')))
+    image = np.asarray(Image.open(image_path))
+    label = class_mask(np.asarray(Image.open(seg_path_of(image_path)).convert('RGB')))
     size = short_side_size(*image.shape[:2])
     if size is not None:
         image = cv2.resize(image, size[::-1], interpolation=cv2.INTER_LINEAR)
         label = cv2.resize(label, size[::-1], interpolation=cv2.INTER_NEAREST)
     save_atomic(image, image_out)
-    save_atomic(train_ids(label), label_out)
+    save_atomic(LUT[label], label_out)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('root', type=Path, help='the unpacked ADE20K_2021_17_01')
-    args = parser.parse_args(argv)
+    parser.add_argument('--nproc', type=int, default=1, help='worker processes (default: 1)')
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(name)s: %(message)s')
+    if args.nproc < 1:
+        logger.error('--nproc=%d; expected >= 1', args.nproc)
+        return 2
     index_file = args.root / 'index_ade20k.pkl'
     if not index_file.is_file():
-        print(f'error: {index_file} does not exist; unpack ADE20K_2021_17_01 (with '
-              'index_ade20k.pkl) first', file=sys.stderr)
+        logger.error('error: %s does not exist; unpack ADE20K_2021_17_01 (with '
+                     'index_ade20k.pkl) first', index_file)
         return 1
     with open(index_file, 'rb') as f:
         index = pickle.load(f)
     images = args.root / 'images_detectron2' / 'validation'
     labels = args.root / 'annotations_detectron2' / 'validation'
-    images.mkdir(parents=True, exist_ok=True)
-    labels.mkdir(parents=True, exist_ok=True)
     tasks = []
     for folder, name in zip(index['folder'], index['filename']):
         if name.split('_')[1] != 'val':  # the release converts the validation split only
             continue
         source = args.root.parent / folder / name
-        if not source.is_file():
-            print(f'error: {source} (listed in {index_file}) does not exist', file=sys.stderr)
-            return 1
+        for path in (source, seg_path_of(source)):
+            if not path.is_file():
+                logger.error('error: %s (of %s, listed in %s) does not exist', path, name,
+                             index_file)
+                return 1
         tasks.append((source, images / name, labels / (Path(name).stem + '.tif')))
-    track_progress(convert, tasks)
-    print(f'{labels}: {len(tasks)} label maps')
+    if not tasks:
+        logger.error('error: %s lists no validation image (ADE_val_*)', index_file)
+        return 1
+    images.mkdir(parents=True, exist_ok=True)
+    labels.mkdir(parents=True, exist_ok=True)
+    logger.info('%s: converting %d validation images', args.root, len(tasks))
+    if args.nproc > 1:
+        track_parallel_progress(convert, tasks, nproc=args.nproc)
+    else:
+        track_progress(convert, tasks)
     return 0
 
 

@@ -1,15 +1,17 @@
 """Build PASCAL-Context-459 val labels as CAT-Seg evaluates them.
 
 The released ``datasets/prepare_pascal_context_459.py`` (KU-CVLAB/CAT-Seg@6d3a188), rewritten:
-each val image id's ``trainval/<id>.mat`` (the 459-class release, ``trainval.tar.gz``) holds
-``LabelMap`` with values 1..459; the label is ``LabelMap - 1`` (0..458, every pixel labelled,
-'unknown' included), saved as a 16-bit ``.tif``. Ids without a ``.mat`` are skipped, as released.
+for each id of the released val list (``datasets/pascalcontext_val.txt``, 5,104 ids; copied
+byte for byte as ``catseg_pascalcontext_val.txt`` next to this script) that has a
+``trainval/<id>.mat`` (the 459-class release, ``trainval.tar.gz``), the label is ``LabelMap - 1``
+(``LabelMap`` holds 1..459, so labels are 0..458: every pixel labelled, 'unknown' included),
+saved as a 16-bit ``.tif``. Ids without a ``.mat`` are skipped, as released. The released
+script's ``labels.txt`` dictionary is never used, so ``labels.txt`` is not needed here.
 
 Input (PASCAL VOC 2010 with the 459-class annotations unpacked into it)::
 
     ROOT/JPEGImages/2008_000002.jpg
     ROOT/trainval/2008_000002.mat
-    ROOT/ImageSets/SegmentationContext/val.txt   (mmseg's PC-59 split, 5,105 ids; or --split)
 
 Output (the ``PascalContext459Dataset`` layout, the released one)::
 
@@ -17,19 +19,24 @@ Output (the ``PascalContext459Dataset`` layout, the released one)::
 
 Usage::
 
-    python tools/dataset_converters/pascal_context_459.py data/VOCdevkit/VOC2010
+    python tools/dataset_converters/pascal_context_459.py data/VOCdevkit/VOC2010 [--nproc 8]
 """
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import scipy.io
-from mmengine.utils import track_progress
+from mmengine.utils import track_parallel_progress, track_progress
 from PIL import Image
 
 NUM_CLASSES = 459
+RELEASED_VAL_LIST = Path(__file__).with_name('catseg_pascalcontext_val.txt')
+
+logger = logging.getLogger('pascal_context_459')
 
 
 def label_map(mat_path: Path) -> np.ndarray:
@@ -48,25 +55,44 @@ def convert(task: tuple[Path, Path]) -> None:
     os.replace(tmp, out)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('root', type=Path, help='VOCdevkit/VOC2010 with trainval/*.mat')
-    parser.add_argument('--split', type=Path, default=None,
-                        help='val ids, one a line (default ImageSets/SegmentationContext/val.txt)')
-    args = parser.parse_args(argv)
-    split = args.split or args.root / 'ImageSets' / 'SegmentationContext' / 'val.txt'
-    for path, what in ((split, 'the val id list'), (args.root / 'trainval', 'the unpacked '
-                       '459-class annotations (trainval.tar.gz)')):
+    parser.add_argument('--split', type=Path, default=RELEASED_VAL_LIST,
+                        help='val ids, one a line (default: the released pascalcontext_val.txt)')
+    parser.add_argument('--nproc', type=int, default=1, help='worker processes (default: 1)')
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(name)s: %(message)s')
+    if args.nproc < 1:
+        logger.error('--nproc=%d; expected >= 1', args.nproc)
+        return 2
+    mats = args.root / 'trainval'
+    for path, what in ((args.split, 'the val id list'),
+                       (mats, 'the unpacked 459-class annotations, trainval.tar.gz')):
         if not path.exists():
-            print(f'error: {path} ({what}) does not exist', file=sys.stderr)
+            logger.error('error: %s (%s) does not exist', path, what)
             return 1
     out_dir = args.root / 'annotations_detectron2' / 'pc459_val'
     out_dir.mkdir(parents=True, exist_ok=True)
-    ids = [line.strip() for line in split.read_text().splitlines() if line.strip()]
-    tasks = [(args.root / 'trainval' / f'{i}.mat', out_dir / f'{i}.tif') for i in ids
-             if (args.root / 'trainval' / f'{i}.mat').exists()]
-    track_progress(convert, tasks)
-    print(f'{out_dir}: {len(tasks)} label maps ({len(ids) - len(tasks)} ids without a .mat)')
+    ids = [line.strip() for line in args.split.read_text().splitlines() if line.strip()]
+    tasks = [(mats / f'{i}.mat', out_dir / f'{i}.tif') for i in ids if (mats / f'{i}.mat').exists()]
+    if not tasks:
+        logger.error('error: none of the %d ids of %s has a .mat in %s', len(ids), args.split, mats)
+        return 1
+    logger.info('%s: converting %d label maps (%d ids without a .mat)', out_dir, len(tasks),
+                len(ids) - len(tasks))
+    try:
+        if args.nproc > 1:
+            track_parallel_progress(convert, tasks, nproc=args.nproc)
+        else:
+            track_progress(convert, tasks)
+    except ValueError as err:
+        logger.error('error: %s', err)
+        return 1
     return 0
 
 

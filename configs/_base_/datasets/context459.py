@@ -1,7 +1,10 @@
-# PASCAL-Context-459 val: 459 classes, 5,105 images, labels in .tif (the 459-label map minus one;
-# every pixel labelled), as CAT-Seg's datasets/prepare_pascal_context_459.py (or
-# tools/dataset_converters/pascal_context_459.py) writes them; LoadWideAnnotations keeps labels
-# > 255. Keep-ratio resize to short side S (long side at most 2048); each method restates S.
+# PASCAL-Context-459 val: 459 classes, the 5,104 ids of CAT-Seg's datasets/pascalcontext_val.txt,
+# labels in 16-bit .tif (the 459-label map minus one; every pixel labelled), as CAT-Seg's
+# datasets/prepare_pascal_context_459.py (or tools/dataset_converters/pascal_context_459.py)
+# writes them. The samples are the label files (JPEGImages holds all of VOC2010), as the
+# release's load_sem_seg pairs them. LoadWideAnnotations keeps labels > 255; 459 is the released
+# ignore label (never present). Keep-ratio resize to short side S (long side at most 2048); each
+# method restates S. Labels stay at the original size.
 dataset_type = 'PascalContext459Dataset'
 data_root = 'data/VOCdevkit/VOC2010'
 test_pipeline = [
