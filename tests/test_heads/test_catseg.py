@@ -7,6 +7,8 @@ import copy
 import importlib.util
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import open_clip
@@ -415,3 +417,15 @@ def test_converter_names_foreign_keys(tmp_path, capsys):
     assert converter().main([str(path), str(tmp_path / 'out.pth')]) == 1
     assert 'keys of no released CAT-Seg module' in capsys.readouterr().err
     assert not (tmp_path / 'out.pth').exists()
+
+
+@pytest.mark.parametrize('name', ['catseg', 'denseclip'])
+def test_converters_run_as_scripts(name, tmp_path):
+    """``python tools/model_converters/<method>.py``: the script's folder, first on sys.path,
+    holds a denseclip.py that must not shadow the package."""
+    missing = tmp_path / 'missing.pth'
+    run = subprocess.run([sys.executable, str(ROOT / 'tools/model_converters' / f'{name}.py'),
+                          str(missing), str(tmp_path / 'out.pth')], capture_output=True,
+                         text=True, cwd=tmp_path)
+    assert run.returncode == 1
+    assert f"checkpoint '{missing}' does not exist" in run.stderr

@@ -14,12 +14,15 @@ checks every key and shape). ``logit_scale`` (unused by segmentation) and the Sw
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
 
 import torch
 
-from denseclip.engine.checkpoint import convert_checkpoint_cli
+# Run as a script, this folder is sys.path[0] and its denseclip.py would shadow the package.
+sys.path = [p for p in sys.path if os.path.abspath(p or '.') != os.path.dirname(__file__)]
+from denseclip.engine.checkpoint import convert_checkpoint_cli  # noqa: E402
 
 CLIP = r'sem_seg_head\.predictor\.clip_model\.'
 AGG = r'sem_seg_head\.predictor\.transformer\.'

@@ -11,11 +11,14 @@ strictly (``tools/test.py --checkpoint`` checks every key and shape).
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import torch
 
-from denseclip.engine.checkpoint import convert_checkpoint_cli
+# Run as a script, this folder is sys.path[0] and its denseclip.py would shadow the package.
+sys.path = [p for p in sys.path if os.path.abspath(p or '.') != os.path.dirname(__file__)]
+from denseclip.engine.checkpoint import convert_checkpoint_cli  # noqa: E402
 
 # (released prefix, ours): the first rule whose prefix starts a key renames it. The image
 # tower is open_clip's ``visual`` (same names below it); DenseCLIP's pyramid (fpn1..fpn4)
