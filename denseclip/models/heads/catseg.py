@@ -206,8 +206,9 @@ class ClassAggregation(nn.Module):
             y = torch.cat([y, self.padding_tokens.expand(*pad)], dim=1)
             guidance = torch.cat([guidance, self.padding_guidance.expand(*pad)], dim=1)
         yn = self.norm1(y)
-        q, k = self.q(torch.cat([yn, guidance], -1)), self.k(torch.cat([yn, guidance], -1))
-        q, k, v = (t.unflatten(-1, (self.num_heads, -1)) for t in (q, k, self.v(yn)))
+        yg = torch.cat([yn, guidance], -1)
+        q, k, v = (t.unflatten(-1, (self.num_heads, -1)) for t in (self.q(yg), self.k(yg),
+                                                                    self.v(yn)))
         y = y + linear_attention(q, k, v).flatten(-2)
         y = y + self.mlp(self.norm2(y))
         y = y[:, :T].reshape(B, h, w, T, C).permute(0, 3, 4, 1, 2).flatten(0, 1)  # (B*T, C, h, w)

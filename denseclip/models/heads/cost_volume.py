@@ -4,9 +4,9 @@ KU-CVLAB/CAT-Seg@6d3a188 model.py ``Aggregator.correlation`` and its ``pad_len``
     C(p, t, h, w) = cos(F_hw, T_{t,p})                            (B, P, T, h, w)
 
 With more classes than ``max_classes`` (ADE-847, PASCAL-Context-459), each image keeps the
-``max_classes`` classes of highest max_{p,h,w} C and the cost is taken over those only; the
-scores of the others are filled with a constant (-100 in the released predictor) by
-:meth:`CostVolume.restore`. Kept classes stay in vocabulary order (the released ``topk`` is
+``max_classes`` classes of highest max_{p,h,w} C and their slice of C (the release recomputes
+it on them: the same values); the scores of the others are filled with a constant (-100 in the
+released predictor) by :meth:`CostVolume.restore`. Kept classes stay in vocabulary order (the released ``topk`` is
 unsorted; every later stage is equivariant to the class order).
 """
 from __future__ import annotations
@@ -59,7 +59,9 @@ class CostVolume(nn.Module):
         score = cost.transpose(1, 2).flatten(2).amax(-1)  # (B, T)
         kept = score.topk(self.max_classes, dim=-1).indices.sort(dim=-1).values  # (B, T')
         text = text.gather(1, kept[:, :, None, None].expand(-1, -1, *text.shape[2:]))
-        return torch.einsum('bchw,btpc->bpthw', feats, text), text, kept
+        cost = cost.gather(2, kept[:, None, :, None, None].expand(-1, cost.shape[1], -1,
+                                                                   *cost.shape[3:]))
+        return cost, text, kept
 
     def restore(self, scores: Tensor, kept: Tensor | None, num_classes: int) -> Tensor:
         """Scatter (B, T', H, W) scores of the kept classes back to (B, T, H, W); the pruned
