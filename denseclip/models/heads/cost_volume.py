@@ -6,8 +6,8 @@ KU-CVLAB/CAT-Seg@6d3a188 model.py ``Aggregator.correlation`` and its ``pad_len``
 With more classes than ``max_classes`` (ADE-847, PASCAL-Context-459), each image keeps the
 ``max_classes`` classes of highest max_{p,h,w} C and their slice of C (the release recomputes
 it on them: the same values); the scores of the others are filled with a constant (-100 in the
-released predictor) by :meth:`CostVolume.restore`. Kept classes stay in vocabulary order (the released ``topk`` is
-unsorted; every later stage is equivariant to the class order).
+released predictor) by :meth:`CostVolume.restore`. Kept classes stay in vocabulary order
+(the released ``topk`` is unsorted; every later stage is equivariant to the class order).
 """
 from __future__ import annotations
 
