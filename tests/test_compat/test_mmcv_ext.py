@@ -286,6 +286,81 @@ def test_modulated_deform_conv_matches_conv_and_torchvision():
         assert_close(got.grad, ref.grad)
 
 
+def _require_fallback_ext():
+    """Skip where a compiled ``mmcv._ext`` is installed: its deformable attention is CUDA-only."""
+    if not sys.modules['mmcv._ext'].__spec__.origin.endswith('mmcv_ext.py'):
+        pytest.skip('a compiled mmcv._ext is installed')
+
+
+def _deform_attn_inputs(shapes, seed=0, queries=7, heads=2, dims=4, points=3, dtype=None):
+    g = torch.Generator().manual_seed(seed)
+    dtype = dtype or torch.float64
+    B, L = 2, len(shapes)
+    S = sum(h * w for h, w in shapes)
+    value = torch.randn(B, S, heads, dims, generator=g, dtype=dtype)
+    # locations a little outside [0, 1] too: the zero padding of the kernel
+    loc = torch.rand(B, queries, heads, L, points, 2, generator=g, dtype=dtype) * 1.2 - 0.1
+    weight = torch.rand(B, queries, heads, L, points, generator=g, dtype=dtype).softmax(-1)
+    spatial = torch.tensor(shapes, dtype=torch.long)
+    start = torch.cat([spatial.new_zeros(1), spatial.prod(1).cumsum(0)[:-1]])
+    return value, spatial, start, loc, weight
+
+
+@pytest.mark.parametrize('shapes', [[(6, 9)], [(8, 5), (4, 3), (2, 2)], [(5, 11), (3, 6)]])
+def test_ms_deform_attn_matches_mmcv_pytorch_function(shapes):
+    """mmcv's autograd Function (which calls the ext op, as on CUDA) against mmcv's own
+    pure-PyTorch ``multi_scale_deformable_attn_pytorch``: values and all three gradients."""
+    from mmcv.ops.multi_scale_deform_attn import (MultiScaleDeformableAttnFunction,
+                                                  multi_scale_deformable_attn_pytorch)
+    _require_fallback_ext()
+    value, spatial, start, loc, weight = _deform_attn_inputs(shapes)
+    ours = [t.clone().requires_grad_() for t in (value, loc, weight)]
+    ref = [t.clone().requires_grad_() for t in (value, loc, weight)]
+    out = MultiScaleDeformableAttnFunction.apply(ours[0], spatial, start, ours[1], ours[2], 64)
+    expected = multi_scale_deformable_attn_pytorch(ref[0], spatial, ref[1], ref[2])
+    assert out.shape == (2, 7, 2 * 4)
+    assert_close(out, expected)
+    grad = torch.randn_like(out)
+    (out * grad).sum().backward()
+    (expected * grad).sum().backward()
+    for got, want in zip(ours, ref):
+        assert got.grad.abs().sum() > 0
+        assert_close(got.grad, want.grad)
+    # the backward keeps nothing once run; called without a training forward's kept samples it
+    # samples again, with the same gradients
+    ext = sys.modules['mmcv._ext']
+    assert not sys.modules[ext.ms_deform_attn_forward.__module__]._SAMPLES
+    grads = [torch.zeros_like(t) for t in (value, loc, weight)]
+    ext.ms_deform_attn_backward(value, spatial, start, loc, weight, grad, *grads, im2col_step=64)
+    for got, want in zip(grads, ref):
+        assert_close(got, want.grad)
+
+
+def test_ms_deform_attn_hand_example():
+    """One level, one head, one point at a pixel centre reads that pixel; at the midpoint of
+    two pixel centres, their mean; outside the map, zero."""
+    _require_fallback_ext()
+    ext = sys.modules['mmcv._ext']
+    value = torch.arange(12.).view(1, 12, 1, 1)  # a 3 x 4 map: value[y, x] = 4y + x
+    spatial, start = torch.tensor([[3, 4]]), torch.tensor([0])
+    # (x, y) normalised: pixel (x=2, y=1) centre, midpoint of (0,0)-(1,0), and off the map
+    loc = torch.tensor([[2.5 / 4, 1.5 / 3], [1.0 / 4, 0.5 / 3], [-1.0, -1.0]])
+    loc = loc.view(1, 3, 1, 1, 1, 2)
+    weight = torch.full((1, 3, 1, 1, 1), 2.0)
+    out = ext.ms_deform_attn_forward(value, spatial, start, loc, weight, im2col_step=64)
+    assert_close(out.flatten(), torch.tensor([2 * 6.0, 2 * 0.5, 0.0]))
+
+
+def test_ms_deform_attn_rejects_inconsistent_levels():
+    _require_fallback_ext()
+    ext = sys.modules['mmcv._ext']
+    value, spatial, start, loc, weight = _deform_attn_inputs([(4, 4), (2, 2)])
+    with pytest.raises(ValueError, match=r'value has 20 keys, spatial_shapes \[\(4, 4\), '
+                                         r'\(2, 3\)\] give 22'):
+        ext.ms_deform_attn_forward(value, torch.tensor([[4, 4], [2, 3]]), start, loc, weight,
+                                   im2col_step=64)
+
+
 def test_missing_op_raises_when_called():
     ext = sys.modules['mmcv._ext']
     if not ext.__spec__.origin.endswith('mmcv_ext.py'):
