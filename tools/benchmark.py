@@ -28,6 +28,12 @@ Four modes, each measured on one seeded model (random weights unless ``--pretrai
   each test vocabulary size of ``--vocab-sizes`` (ADE20K-847's names, the first N): whether
   memory grows with the vocabulary (CAT-Seg prunes to 256 classes). The first call, which also
   encodes the vocabulary, is reported apart; the timed calls use the cached text.
+* ``--deform-attn``: multi-scale deformable attention at the geometry of Mask2Former's pixel
+  decoder on a ``--size`` crop (strides 8, 16, 32, every token a query, 8 heads of 32, 4
+  points, batch ``--batch``): denseclip.compat's ``ms_deform_attn_forward`` / ``_backward``
+  (what mmcv's ``MultiScaleDeformableAttnFunction`` calls without compiled ops) against mmcv's
+  own ``multi_scale_deformable_attn_pytorch`` with autograd; forward alone (inference) and
+  forward + backward, seconds and peak memory, per ``--dtypes``.
 
 Every measurement runs in its own subprocess (``--worker``), so each peak memory is that path's
 own: the resident high-water mark is reset once the model is built (``/proc/self/clear_refs``)
@@ -42,6 +48,8 @@ and the peak reported as a delta over the resident size at that point.
     python tools/benchmark.py --train denseclip --device cuda --dtypes fp32 bf16 fp16
     python tools/benchmark.py --train catseg --repeat 3              # ViT-B/16, 384², batch 2
     python tools/benchmark.py --infer catseg --vocab-sizes 150 847 --repeat 1
+    python tools/benchmark.py --train mta_clip --repeat 2             # RN50, 512², batch 2
+    python tools/benchmark.py --deform-attn --repeat 5 --dtypes fp32
 """
 from __future__ import annotations
 
@@ -389,9 +397,10 @@ def worker_text(args: argparse.Namespace, out_dir: Path) -> dict:
 TRAIN_CONFIGS = {
     'denseclip': 'configs/denseclip/denseclip_r50_ade20k-512x512.py',
     'catseg': 'configs/catseg/catseg_vit-b16_coco-stuff171-384x384.py',
+    'mta_clip': 'configs/mta_clip/mta-clip_r50_ade20k-512x512.py',
 }
 # The crop each method trains on (--size default of --train).
-TRAIN_SIZES = {'denseclip': 512, 'catseg': 384}
+TRAIN_SIZES = {'denseclip': 512, 'catseg': 384, 'mta_clip': 512}
 
 
 def train_config_path(spec: str | os.PathLike) -> Path:
@@ -585,6 +594,79 @@ def worker_infer(args: argparse.Namespace) -> dict:
                 first_seconds=rows['first']['seconds'], first_peak_delta_mib=rows['first'][key])
 
 
+# ----------------------------------------------------------------------------- deformable attn
+DEFORM_PATHS = ('mmcv_pytorch', 'denseclip_compat')
+
+
+def worker_deform_attn(args: argparse.Namespace) -> dict:
+    """Seconds and peak memory of one deformable-attention path (``--deform-path``), forward
+    and forward + backward, at ``--train-dtype``."""
+    import torch
+
+    import denseclip  # noqa: F401  (first: installs the compat ops mmcv.ops imports)
+    from denseclip.compat import deform_ops
+    from mmcv.ops.multi_scale_deform_attn import multi_scale_deformable_attn_pytorch
+    from denseclip.utils.perf import DTYPES as TORCH_DTYPES
+    from denseclip.utils.perf import MemoryMeter, synchronize
+
+    dtype = TORCH_DTYPES[args.train_dtype] or torch.float32
+    shapes = [(args.size // s, args.size // s) for s in (8, 16, 32)]
+    B, H, D, L, P = args.batch, 8, 32, len(shapes), 4
+    S = sum(h * w for h, w in shapes)
+    gen = torch.Generator().manual_seed(0)
+    value = torch.randn(B, S, H, D, generator=gen)
+    loc = torch.rand(B, S, H, L, P, 2, generator=gen)
+    weight = torch.rand(B, S, H, L, P, generator=gen).softmax(-1)
+    grad = torch.randn(B, S, H * D, generator=gen)
+    value, loc, weight, grad = (t.to(args.device, dtype) for t in (value, loc, weight, grad))
+    spatial = torch.tensor(shapes, device=args.device)
+    start = torch.cat([spatial.new_zeros(1), spatial.prod(1).cumsum(0)[:-1]])
+
+    def forward(v, lc, w):
+        if args.deform_path == 'mmcv_pytorch':
+            return multi_scale_deformable_attn_pytorch(v, spatial, lc, w)
+        return deform_ops.ms_deform_attn_forward(v, spatial, start, lc, w, 64)
+
+    def forward_backward():
+        inputs = [t.clone().requires_grad_() for t in (value, loc, weight)]
+        out = forward(*inputs)
+        if args.deform_path == 'mmcv_pytorch':
+            out.backward(grad)
+        else:  # as MultiScaleDeformableAttnFunction.backward calls it: its saved inputs
+            grads = [torch.zeros_like(t) for t in inputs]
+            with torch.no_grad():
+                deform_ops.ms_deform_attn_backward(inputs[0], spatial, start, inputs[1],
+                                                   inputs[2], grad, *grads, 64)
+        return out
+
+    def timed(fn) -> tuple[float, float]:
+        with torch.no_grad() if fn is infer else torch.enable_grad():
+            fn()  # warm-up
+            meter = MemoryMeter(args.device)
+            meter.start()
+            times = []
+            for _ in range(args.repeat):
+                synchronize(args.device)
+                t0 = time.perf_counter()
+                fn()
+                synchronize(args.device)
+                times.append(time.perf_counter() - t0)
+            mem = meter.stop()
+        key = 'cuda_peak_delta_mib' if args.device == 'cuda' else 'rss_peak_delta_mib'
+        return statistics.median(times), mem[key]
+
+    def infer():
+        return forward(value, loc, weight)
+
+    fwd_s, fwd_mib = timed(infer)
+    fb_s, fb_mib = timed(forward_backward)
+    return dict(path=args.deform_path, dtype=args.train_dtype, device=args.device,
+                shapes=shapes, batch=B, queries=S, repeat=args.repeat,
+                threads=torch.get_num_threads(), forward_seconds=fwd_s,
+                forward_peak_delta_mib=fwd_mib, forward_backward_seconds=fb_s,
+                forward_backward_peak_delta_mib=fb_mib)
+
+
 def worker_train(args: argparse.Namespace) -> dict:
     """:func:`measure_train` of ``--train`` at ``--train-dtype`` in this process."""
     cfg = train_config(args.train)
@@ -688,6 +770,19 @@ def run_train(args: argparse.Namespace, out_dir: Path) -> dict:
     return dict(train=dict(config=str(train_config_path(args.train)), rows=rows))
 
 
+def run_deform_attn(args: argparse.Namespace, out_dir: Path) -> dict:
+    """Both paths per dtype, each in its own worker, and ours' speed over mmcv's."""
+    rows = []
+    for dtype in args.dtypes:
+        pair = {path: spawn(args, out_dir, 'deform_attn', f'--train-dtype={dtype}',
+                            f'--deform-path={path}') for path in DEFORM_PATHS}
+        ref, ours = pair['mmcv_pytorch'], pair['denseclip_compat']
+        for phase in ('forward', 'forward_backward'):
+            ours[f'{phase}_speedup'] = ref[f'{phase}_seconds'] / ours[f'{phase}_seconds']
+        rows += [ref, ours]
+    return dict(deform_attn=rows)
+
+
 def run_infer(args: argparse.Namespace, out_dir: Path) -> dict:
     """One worker per vocabulary size (each peak its own)."""
     rows = [spawn(args, out_dir, 'infer', f'--classes={n}') for n in args.vocab_sizes]
@@ -774,6 +869,18 @@ def report(result: dict) -> str:
                          f"{r['other_load'] * 100:.0f}%"])
         parts.append(table(['dtype', 's/iter', 'speed vs fp32', *peak, 'first step s',
                             'first step peak delta MiB', 'last loss', 'other load'], body))
+    if 'deform_attn' in result:
+        rows = [[r['path'], r['dtype'], f"{r['forward_seconds']:.3f}",
+                 f"{r.get('forward_speedup', 1.0):.2f}x", f"{r['forward_peak_delta_mib']:.0f}",
+                 f"{r['forward_backward_seconds']:.3f}",
+                 f"{r.get('forward_backward_speedup', 1.0):.2f}x",
+                 f"{r['forward_backward_peak_delta_mib']:.0f}", f"{r['other_load'] * 100:.0f}%"]
+                for r in result['deform_attn']]
+        r = result['deform_attn'][0]
+        parts.append(f"levels {r['shapes']}, batch {r['batch']}, {r['queries']} queries, "
+                     f"device {r['device']}, threads {r['threads']}")
+        parts.append(table(['path', 'dtype', 'forward s', 'vs mmcv', 'forward MiB',
+                            'fwd+bwd s', 'vs mmcv', 'fwd+bwd MiB', 'other load'], rows))
     if 'infer' in result:
         rows = result['infer']['rows']
         config = Path(result['infer']['config'])
@@ -820,6 +927,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     mode.add_argument('--train', default=None, metavar='METHOD',
                       help=f"one training step: a method ({', '.join(TRAIN_CONFIGS)}) or a "
                       'config file')
+    mode.add_argument('--deform-attn', action='store_true',
+                      help="multi-scale deformable attention: denseclip.compat's op vs mmcv's "
+                      'pure-PyTorch function')
     mode.add_argument('--infer', default=None, metavar='METHOD',
                       help='test-time predict of a trained method (or config file) per '
                       'vocabulary size')
@@ -864,17 +974,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument('--mem-size', type=parse_size, default=None, help=argparse.SUPPRESS)
     p.add_argument('--mem-path', default='ours', help=argparse.SUPPRESS)
     p.add_argument('--train-dtype', choices=DTYPES, default=None, help=argparse.SUPPRESS)
+    p.add_argument('--deform-path', choices=DEFORM_PATHS, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.size is None:
         args.size = (TRAIN_SIZES.get(args.train, 512) if args.train else
-                     640 if args.infer else 448)
+                     640 if args.infer else 512 if args.deform_attn else 448)
     for spec in (args.train, args.infer):
         try:
             if spec:
                 train_config_path(spec)
         except ValueError as e:
             p.error(str(e))
-    if args.train:
+    if args.train or args.deform_attn:
         if 'fp16' in args.dtypes and args.device != 'cuda':
             p.error('--dtypes fp16 is CUDA autocast; use --device cuda, or bf16 on the CPU')
         args.dtypes = list(dict.fromkeys(args.dtypes))
@@ -887,7 +998,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
            args.batch) < 1:
         p.error('--size, --crop, --stride, --repeat, --images, --window-batch, --batch must be '
                 '>= 1')
-    args.argv = [a for a in argv if a not in ('--memory', '--text')]
+    args.argv = [a for a in argv if a not in ('--memory', '--text', '--deform-attn')]
     return args
 
 
@@ -902,6 +1013,8 @@ def run_worker(args: argparse.Namespace) -> None:
         out = worker_train(args)
     elif name == 'infer':
         out = worker_infer(args)
+    elif name == 'deform_attn':
+        out = worker_deform_attn(args)
     else:
         out = worker_image(args, name, args.worker_dir)
     args.worker_out.write_text(json.dumps(out))
@@ -921,6 +1034,8 @@ def main(argv: list[str] | None = None) -> dict | None:
             result = run_train(args, out_dir)
         elif args.infer:
             result = run_infer(args, out_dir)
+        elif args.deform_attn:
+            result = run_deform_attn(args, out_dir)
         elif args.text:
             result = dict(text=spawn(args, out_dir, 'text'))
         elif args.memory:
@@ -929,7 +1044,7 @@ def main(argv: list[str] | None = None) -> dict | None:
             result = run_image(args, out_dir)
     config = {k: v for k, v in vars(args).items() if k not in (
         'argv', 'worker', 'worker_dir', 'worker_out', 'mem_size', 'mem_path', 'train_dtype',
-        'json')}
+        'deform_path', 'json')}
     result = dict(command=' '.join(['python', 'tools/benchmark.py', *map(shlex.quote, argv)]),
                   config=json.loads(json.dumps(config, default=str)), environment=environment(),
                   **result)

@@ -3,6 +3,8 @@ from .base import OpenVocabHead
 from .catseg import CATSegHead, ClassAggregation, SpatialAggregation, linear_attention
 from .cost_volume import CostVolume
 from .denseclip import ContextDecoder, DenseCLIPHead, IdentityHead
+from .mta_clip import MTACLIPHead, mask_text_contrastive_loss
 
 __all__ = ['OpenVocabHead', 'CATSegHead', 'ClassAggregation', 'SpatialAggregation',
-           'linear_attention', 'CostVolume', 'ContextDecoder', 'DenseCLIPHead', 'IdentityHead']
+           'linear_attention', 'CostVolume', 'ContextDecoder', 'DenseCLIPHead', 'IdentityHead',
+           'MTACLIPHead', 'mask_text_contrastive_loss']

@@ -51,6 +51,9 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
         name_sep: synonym separator of name files.
         synonyms: prompt every name of a class (a class scores the max over them); False
             prompts only each class's first name (CAT-Seg).
+        extra_names: names prompted after the vocabulary's, whose embeddings the head gets as
+            the text's last rows: MTA-CLIP's ``('none',)``, the no-object class its
+            ``train.py`` appends to the class names.
         clip_finetune: which weights of both CLIP towers train, as
             :func:`~denseclip.models.finetune.finetune_clip` (``'attention_qv'``: CAT-Seg's
             query and value projections only); None leaves the backbone and text encoder as
@@ -61,7 +64,8 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
     def __init__(self, backbone: dict, decode_head: dict, prompt: dict,
                  vocabulary: VocabularySpec, test_vocabulary: VocabularySpec | None = None,
                  text_encoder: dict | None = None, name_sep: str = ', ', synonyms: bool = True,
-                 clip_finetune: Finetune | None = None, **kwargs) -> None:
+                 clip_finetune: Finetune | None = None, extra_names: Sequence[str] = (),
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.backbone = MODELS.build(backbone)
         text_cfg = dict(text_encoder or {})
@@ -79,6 +83,10 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
             finetune_clip(self.text_encoder, clip_finetune)
         self.name_sep = name_sep
         self.synonyms = synonyms
+        if isinstance(extra_names, str):
+            raise ValueError(f'{type(self).__name__}: extra_names={extra_names!r} is a string; '
+                             f'give a list of names, e.g. [{extra_names!r}]')
+        self.extra_names = tuple(extra_names)
         self.vocabulary = self._as_vocabulary(vocabulary)
         self.test_vocabulary = (self.vocabulary if test_vocabulary is None
                                 else self._as_vocabulary(test_vocabulary))
@@ -97,8 +105,9 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
         return vocabulary.queries if self.synonyms else vocabulary.class_names
 
     def encode_text(self, vocabulary: Vocabulary) -> Tensor:
-        """(Q, P, D) embeddings of every query name through the prompt learner."""
-        return self.prompt(self.text_encoder, self.query_names(vocabulary))
+        """(Q + E, P, D) embeddings of every query name, then the E ``extra_names``, through
+        the prompt learner."""
+        return self.prompt(self.text_encoder, [*self.query_names(vocabulary), *self.extra_names])
 
     def text_for(self, data_samples: Sequence[SegDataSample] | None = None
                  ) -> tuple[Vocabulary, Tensor]:
