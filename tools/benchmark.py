@@ -660,7 +660,10 @@ def worker_deform_attn(args: argparse.Namespace) -> dict:
 
     fwd_s, fwd_mib = timed(infer)
     fb_s, fb_mib = timed(forward_backward)
+    with torch.no_grad():
+        out = infer().double()
     return dict(path=args.deform_path, dtype=args.train_dtype, device=args.device,
+                output_sum=float(out.sum()), output_abs_sum=float(out.abs().sum()),
                 shapes=shapes, batch=B, queries=S, repeat=args.repeat,
                 threads=torch.get_num_threads(), forward_seconds=fwd_s,
                 forward_peak_delta_mib=fwd_mib, forward_backward_seconds=fb_s,
@@ -777,6 +780,9 @@ def run_deform_attn(args: argparse.Namespace, out_dir: Path) -> dict:
         pair = {path: spawn(args, out_dir, 'deform_attn', f'--train-dtype={dtype}',
                             f'--deform-path={path}') for path in DEFORM_PATHS}
         ref, ours = pair['mmcv_pytorch'], pair['denseclip_compat']
+        if abs(ours['output_sum'] - ref['output_sum']) > 1e-3 * ref['output_abs_sum']:
+            raise RuntimeError(f"--deform-attn {dtype}: the paths' outputs differ (sums "
+                               f"{ours['output_sum']} and {ref['output_sum']})")
         for phase in ('forward', 'forward_backward'):
             ours[f'{phase}_speedup'] = ref[f'{phase}_seconds'] / ours[f'{phase}_seconds']
         rows += [ref, ours]

@@ -1,4 +1,5 @@
-"""tools/benchmark.py --train: one training step of a tiny DenseCLIP, fp32 and bf16 on the CPU.
+"""tools/benchmark.py --train: one training step of a tiny DenseCLIP, fp32 and bf16 on the CPU;
+--deform-attn: both deformable-attention paths on tiny maps.
 
 The structure of the result and that the step trains (the optimizer moves the trainable weights,
 not the frozen text encoder's); no timing is asserted (the benchmark reports the numbers).
@@ -135,3 +136,26 @@ def test_train_mode_cli_in_process(bench, tmp_path, monkeypatch, caplog):
     assert bench.parse_args([]).size == 448
     with pytest.raises(SystemExit):
         bench.parse_args(['--train', 'denseclip', '--dtypes', 'fp16'])  # CUDA only
+
+
+def test_deform_attn_mode_in_process(bench, tmp_path, monkeypatch, caplog):
+    """Both paths measured on the same inputs (their outputs agree), ours' speed over mmcv's
+    is the ratio of the two timings, and the table is printed."""
+    def spawn(args, out_dir, name, *extra):
+        worker = bench.parse_args([*args.argv, *extra, '--worker', name])
+        return dict(bench.worker_deform_attn(worker), other_load=0.0, attempts=1)
+
+    monkeypatch.setattr(bench, 'spawn', spawn)
+    argv = ['--deform-attn', '--size', '64', '--batch', '1', '--repeat', '1', '--dtypes', 'fp32']
+    with caplog.at_level('INFO', logger='benchmark'):
+        result = bench.main(argv)
+    ref, ours = result['deform_attn']
+    assert (ref['path'], ours['path']) == ('mmcv_pytorch', 'denseclip_compat')
+    assert ref['shapes'] == [(8, 8), (4, 4), (2, 2)] and ref['queries'] == 84
+    assert ours['output_sum'] == pytest.approx(ref['output_sum'], rel=1e-4)
+    for phase in ('forward', 'forward_backward'):
+        assert ours[f'{phase}_speedup'] == pytest.approx(
+            ref[f'{phase}_seconds'] / ours[f'{phase}_seconds'])
+    assert '| path | dtype | forward s | vs mmcv |' in caplog.text
+    assert bench.parse_args(['--deform-attn']).size == 512
+    assert bench.parse_args(['--train', 'mta_clip']).size == 512

@@ -45,7 +45,8 @@ class OpenVocabHead(BaseModule):
 
         Args:
             dense: the backbone's output for the (B, 3, H, W) batch.
-            text: (Q, P, D) unnormalised embeddings of the training vocabulary (Q = K).
+            text: (Q, P, D) unnormalised embeddings of the training vocabulary (Q = K, then
+                the segmentor's ``extra_names``, e.g. MTA-CLIP's 'none').
             data_samples: B samples with ``gt_sem_seg``.
 
         Returns:
