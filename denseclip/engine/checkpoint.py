@@ -180,6 +180,36 @@ def save_atomic(obj: dict, path: str | os.PathLike) -> None:
             os.remove(path + TMP_SUFFIX)
 
 
+def rename_keys(state: dict[str, torch.Tensor], rules: tuple[tuple[str, str | None], ...],
+                method: str, expected: str) -> dict[str, torch.Tensor]:
+    """A released state dict renamed by ``rules``, the table of a model converter.
+
+    Args:
+        state: the released state dict.
+        rules: (pattern, target) pairs: the first pattern that matches a whole key renames it
+            to ``match.expand(target)``; a None target drops the key (a parameter the released
+            forward never reads).
+        method: the method's name, and ``expected`` what the file should be, for the error.
+
+    Raises:
+        KeyError: keys no rule covers (the first 10 listed).
+    """
+    out, unknown = {}, []
+    for key, value in state.items():
+        for pattern, target in rules:
+            match = re.fullmatch(pattern, key)
+            if match is not None:
+                if target is not None:
+                    out[match.expand(target)] = value
+                break
+        else:
+            unknown.append(key)
+    if unknown:
+        raise KeyError(f'{len(unknown)} keys of no released {method} module: {unknown[:10]}; '
+                       f'is this {expected}?')
+    return out
+
+
 def convert_checkpoint_cli(argv: list[str] | None, convert, description: str) -> int:
     """``tools/model_converters/<method>.py SRC DST``: read a released checkpoint, rename its
     keys with ``convert(state) -> state`` and write ``{'state_dict', 'meta'}`` atomically.

@@ -15,14 +15,13 @@ checks every key and shape). ``logit_scale`` (unused by segmentation) and the Sw
 from __future__ import annotations
 
 import os
-import re
 import sys
 
 import torch
 
 # Run as a script, this folder is sys.path[0] and its denseclip.py would shadow the package.
 sys.path = [p for p in sys.path if os.path.abspath(p or '.') != os.path.dirname(__file__)]
-from denseclip.engine.checkpoint import convert_checkpoint_cli  # noqa: E402
+from denseclip.engine.checkpoint import convert_checkpoint_cli, rename_keys  # noqa: E402
 
 CLIP = r'sem_seg_head\.predictor\.clip_model\.'
 AGG = r'sem_seg_head\.predictor\.transformer\.'
@@ -54,30 +53,10 @@ RULES: tuple[tuple[str, str | None], ...] = (
 )
 
 
-def rename(key: str) -> str | None:
-    """Our name of a released key (None: dropped); KeyError if no rule covers it."""
-    for pattern, target in RULES:
-        match = re.fullmatch(pattern, key)
-        if match is not None:
-            return None if target is None else match.expand(target)
-    raise KeyError(key)
-
-
 def convert(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rename a released state dict; raises KeyError listing keys no rule covers."""
-    out, unknown = {}, []
-    for key, value in state.items():
-        try:
-            new = rename(key)
-        except KeyError:
-            unknown.append(key)
-            continue
-        if new is not None:
-            out[new] = value
-    if unknown:
-        raise KeyError(f'{len(unknown)} keys of no released CAT-Seg module: {unknown[:10]}; '
-                       'is this a CAT-Seg model_final.pth (CVPR 2024 release)?')
-    return out
+    return rename_keys(state, RULES, 'CAT-Seg',
+                       'a CAT-Seg model_final.pth (CVPR 2024 release)')
 
 
 def main(argv: list[str] | None = None) -> int:
