@@ -14,9 +14,27 @@ from denseclip.models.dense import METHODS
 RESNET_METHODS = ('vanilla', 'maskclip')
 
 
+def dense_method_kwargs(method: str, proxy: dict | None = None) -> dict:
+    """The :class:`CLIPViT` arguments of dense ``method`` (:data:`METHODS`), a copy.
+
+    Args:
+        method: a dense method name.
+        proxy: ProxyCLIP's proxy config replacing its default (e.g. ``dict(type='DINOProxy',
+            model=..., pretrained='/path')``); refused for any other method.
+    """
+    if method not in METHODS:
+        raise KeyError(f'method={method!r} is not a dense method; known: {sorted(METHODS)}')
+    kwargs = copy.deepcopy(METHODS[method])
+    if proxy is not None:
+        if kwargs.get('dense', {}).get('type') != 'ProxyCLIPAttention':
+            raise ValueError(f'proxy= is a ProxyCLIP setting; method={method!r}')
+        kwargs['dense']['proxy'] = proxy
+    return kwargs
+
+
 def build_dense_clip(model: str | os.PathLike | None = 'ViT-B-16',
                      pretrained: str | os.PathLike | None = 'openai', method: str = 'vanilla',
-                     **overrides) -> CLIPViT | CLIPResNet:
+                     proxy: dict | None = None, **overrides) -> CLIPViT | CLIPResNet:
     """Load CLIP and wrap its image tower for dense prediction.
 
     Args:
@@ -25,14 +43,15 @@ def build_dense_clip(model: str | os.PathLike | None = 'ViT-B-16',
         pretrained: open_clip tag, local weights file, or None (random weights).
         method: a key of :data:`denseclip.models.dense.METHODS` (``'vanilla'``, ``'maskclip'``,
             ``'sclip'``, ...).
+        proxy: ProxyCLIP's proxy (see :func:`dense_method_kwargs`), as
+            ``OpenVocabSegmenter(..., proxy=...)`` takes it.
         **overrides: :class:`CLIPViT` arguments replacing the method's defaults, e.g.
             ``pos_interp='size'`` or ``dense=dict(type='SCLIPAttention')``.
 
     Returns:
         The module in eval mode; ``encode_dense`` maps (B,3,H,W) to (B,E,H/p,W/p).
     """
-    if method not in METHODS:
-        raise KeyError(f'method={method!r} is not a dense method; known: {sorted(METHODS)}')
+    kwargs = dict(dense_method_kwargs(method, proxy), **overrides)  # checks first: no load
     clip, source = load_clip(model, pretrained)
     if isinstance(clip.visual, ModifiedResNet):
         if method not in RESNET_METHODS:
@@ -40,7 +59,6 @@ def build_dense_clip(model: str | os.PathLike | None = 'ViT-B-16',
                              f'{RESNET_METHODS}')
         backbone = CLIPResNet(model=clip, **overrides)
     else:
-        kwargs = dict(copy.deepcopy(METHODS[method]), **overrides)
         backbone = CLIPViT(model=clip, **kwargs)
     backbone.source = source
     return backbone.eval()

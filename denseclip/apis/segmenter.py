@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from denseclip.models.dense import METHODS
 from denseclip.models.text import Vocabulary
 from denseclip.registry import MODELS
+
+from .dense_clip import dense_method_kwargs
 
 # Each method's inference settings in its reference harness (reference notes §2.2-§2.3, §7-§9):
 # short side S, window crop/stride (0 = whole image), logit scale, window padding, refiners;
@@ -30,6 +31,7 @@ METHOD_SETTINGS: dict[str, dict] = {
     'clearclip': dict(short_side=448, slide_crop=448, slide_stride=224, logit_scale=50.0,
                       pad_to_patch=True),
     'naclip': dict(short_side=336, slide_crop=224, slide_stride=112, logit_scale=40.0,
+                   renormalize=True,
                    refiner=dict(type='PAMRRefiner', num_iter=10, dilations=(8, 16))),
     # CLIPtrase: one pass over the whole image at S = 224, 100·cos, DBSCAN region vote.
     'cliptrase': dict(short_side=224, slide_crop=0, logit_scale=100.0,
@@ -89,7 +91,9 @@ class SegmentationResult:
         image: (H, W, 3) uint8 RGB input.
         classes: the K class names (first name of each class).
         labels: (H, W) int64 index into ``classes``.
-        probs: (K, H, W) float32 class probabilities.
+        probs: (K, H, W) float32 class probabilities after the max over synonyms, as the
+            method's segmentor gives them: renormalised to sum to 1 per pixel where the method
+            does so (NACLIP, ``renormalize=True``), else at most 1.
     """
 
     image: np.ndarray
@@ -142,12 +146,8 @@ class OpenVocabSegmenter:
         settings = dict(copy.deepcopy(METHOD_SETTINGS[method]), **settings)
         short_side = settings.pop('short_side')
         backbone = dict(type='CLIPViT', model=model, pretrained=pretrained,
-                        **copy.deepcopy(METHODS[settings.pop('method', method)]))
-        proxy = settings.pop('proxy', None)
-        if proxy is not None:
-            if backbone['dense']['type'] != 'ProxyCLIPAttention':
-                raise ValueError(f'proxy= is a ProxyCLIP setting; method={method!r}')
-            backbone['dense']['proxy'] = proxy
+                        **dense_method_kwargs(settings.pop('method', method),
+                                              settings.pop('proxy', None)))
         heads = settings.pop('heads', None)
         if settings.get('feature_refiner', {}).get('type') == 'CLIPDINOiserRefiner':
             if heads is None and settings['feature_refiner'].get('checkpoint') is None:
@@ -204,7 +204,6 @@ class OpenVocabSegmenter:
         with torch.inference_mode():
             logits = self.segmentor.inference((tensor - mean) / std, (H, W))
             probs, labels = self.segmentor.postprocess(logits[0])
-        probs = probs / probs.sum(0, keepdim=True).clamp_min(1e-12)  # NACLIP renormalises
         return SegmentationResult(image=rgb, classes=self.segmentor.classifier.class_names,
                                   labels=labels.cpu().numpy().astype(np.int64),
                                   probs=probs.float().cpu().numpy())

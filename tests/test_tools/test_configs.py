@@ -151,7 +151,8 @@ EXPECTED = {
         pos_interp='scale_factor'),
     'naclip/naclip_vit-b16_voc21.py': dict(
         S=336, slide_crop=0, logit_scale=40, prob_thd=0.1, refiner=PAMR,
-        dense='NACLIPAttention', pos_interp='scale_factor', vocab='sclip/cls_voc21'),
+        dense='NACLIPAttention', pos_interp='scale_factor', vocab='sclip/cls_voc21',
+        renormalize=True),
     'naclip/naclip_vit-b16_voc20.py': dict(S=336, slide_crop=0, prob_thd=0.0, refiner=PAMR),
     'naclip/naclip_vit-b16_context60.py': dict(S=336, slide_crop=224, slide_stride=112,
                                                prob_thd=0.1, refiner=PAMR),
@@ -221,6 +222,7 @@ PATHS = {
     'slide_crop': 'model.slide_crop', 'slide_stride': 'model.slide_stride',
     'logit_scale': 'model.logit_scale', 'prob_thd': 'model.prob_thd',
     'area_thd': 'model.area_thd', 'refiner': 'model.refiner', 'name_sep': 'model.name_sep',
+    'renormalize': 'model.renormalize',
     'templates': 'model.templates', 'pad_to_patch': 'model.pad_to_patch',
     'dense': 'model.backbone.dense.type', 'pos_interp': 'model.backbone.pos_interp',
     'scale': 'test_pipeline.1.scale', 'pretrained': 'model.backbone.pretrained',

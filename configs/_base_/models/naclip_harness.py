@@ -18,6 +18,7 @@ model = dict(
     logit_scale=40.0,
     prob_thd=0.0,
     area_thd=None,
+    renormalize=True,  # probabilities / their sum after the max over synonyms
     slide_crop=224,
     slide_stride=112,
     pad_to_patch=False,

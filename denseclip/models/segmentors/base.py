@@ -106,6 +106,9 @@ class SlideSegmentor(BaseSegmentor):
         logit_scale: temperature of the softmax over queries in :meth:`probabilities`.
         prob_thd: pixels whose max class probability is below it become class 0.
         area_thd: SCLIP's small-class suppression (None: off).
+        renormalize: divide the class probabilities by their sum after the max over synonyms,
+            as NACLIP does (they then sum to 1 per pixel); labels and ``prob_thd`` use the
+            probabilities before it, as there. SCLIP and ClearCLIP keep the merged ones.
         slide_crop: window size; 0 scores the whole image at once.
         slide_stride: window stride.
         pad_to_patch: zero-pad each window, centred, to a multiple of the backbone's output
@@ -126,7 +129,8 @@ class SlideSegmentor(BaseSegmentor):
     """
 
     def __init__(self, *, logit_scale: float = 1.0, prob_thd: float = 0.0,
-                 area_thd: float | None = None, slide_crop: int = 224,
+                 area_thd: float | None = None, renormalize: bool = False,
+                 slide_crop: int = 224,
                  slide_stride: int = 112, pad_to_patch: bool = False,
                  pad_multiple: int | None = None, window_batch: int = 8, dtype: str = 'fp32',
                  refiner: dict | None = None, resize_to: Sequence[int] | None = None,
@@ -153,6 +157,7 @@ class SlideSegmentor(BaseSegmentor):
         self.logit_scale = logit_scale
         self.prob_thd = prob_thd
         self.area_thd = area_thd
+        self.renormalize = renormalize
         self.slide_crop = slide_crop
         self.slide_stride = slide_stride
         self.pad_to_patch = pad_to_patch
@@ -282,7 +287,8 @@ class SlideSegmentor(BaseSegmentor):
             vocabulary: the K classes the Q queries name (default: :meth:`text_for`'s).
 
         Returns:
-            probs (K, H, W) after the synonym max (and area_thd), labels (H, W) int64.
+            probs (K, H, W) after the synonym max (and area_thd, renormalize), labels (H, W)
+            int64.
         """
         if vocabulary is None:
             vocabulary = self.text_for()[0]
@@ -293,6 +299,8 @@ class SlideSegmentor(BaseSegmentor):
             probs = apply_area_threshold(probs, self.area_thd)
         conf, labels = probs.max(0)
         labels[conf < self.prob_thd] = 0
+        if self.renormalize:
+            probs = probs / probs.sum(0, keepdim=True).clamp_min(1e-12)
         return probs, labels
 
     # ----------------------------------------------------------------- mmseg contract
