@@ -5,7 +5,7 @@ import os
 
 import torch
 from mmengine.dist import is_main_process
-from mmengine.hooks import Hook
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.model import is_model_wrapper
 from denseclip.registry import HOOKS
 from safetensors.torch import save_file
@@ -84,3 +84,37 @@ class RNGStateHook(Hook):
         if 'cuda' in self._pending and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(self._pending['cuda'])
         self._pending = None
+
+
+@HOOKS.register_module()
+class SafeCheckpointHook(CheckpointHook):
+    """mmengine's ``CheckpointHook`` that deletes an outdated checkpoint only once the new one
+    is complete.
+
+    mmengine 0.10.7 (``_save_checkpoint_with_step``) removes the oldest kept checkpoint before
+    it writes the next: with ``max_keep_ckpts=1`` a run killed during that save has no
+    checkpoint at all, and ``--resume`` starts from scratch. Here the save runs first (atomic
+    with :class:`~denseclip.engine.runner.AtomicCheckpointRunner`), then the outdated files go,
+    so at every moment the last complete checkpoint is on disk. Arguments, the kept list and
+    what it records for resuming are mmengine's.
+    """
+
+    def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        keep, outdated = self.max_keep_ckpts, None
+        # mmengine's bookkeeping, before the save as there (the checkpoint records the list)
+        if keep > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == keep:  # a deque of maxlen keep
+                outdated = self.keep_ckpt_ids.popleft()
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+        self.max_keep_ckpts = -1  # mmengine's save, without its deletion before it
+        try:
+            super()._save_checkpoint_with_step(runner, step, meta)
+        finally:
+            self.max_keep_ckpts = keep
+        if outdated is not None and is_main_process():
+            path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(outdated))
+            if self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+            elif self.file_backend.isdir(path):  # deepspeed saves directories
+                self.file_backend.rmtree(path)

@@ -11,7 +11,9 @@ Two overrides, no change to mmengine's globals:
   inside :func:`~denseclip.engine.checkpoint.mmengine_safe_globals`.
 
 It also registers :class:`~denseclip.engine.hooks.RNGStateHook`, so that a resumed run continues
-exactly, dropout included.
+exactly, dropout included, and runs a config's ``CheckpointHook`` as
+:class:`~denseclip.engine.hooks.SafeCheckpointHook`, which deletes an outdated checkpoint only
+after the next one is complete (mmengine deletes it first: a kill during that save left none).
 """
 from __future__ import annotations
 
@@ -21,12 +23,13 @@ from collections.abc import Callable
 from mmengine.dist import is_main_process, master_only
 from mmengine.fileio import get_file_backend
 from mmengine.fileio.backends import LocalBackend
+from mmengine.hooks import CheckpointHook
 from mmengine.runner import Runner
 from denseclip.registry import RUNNERS
 
 from .checkpoint import (TMP_SUFFIX, atomic_replace, latest_checkpoint, mmengine_safe_globals,
                          remove_partial_files)
-from .hooks import RNGStateHook
+from .hooks import RNGStateHook, SafeCheckpointHook
 
 
 @RUNNERS.register_module()
@@ -39,7 +42,14 @@ class AtomicCheckpointRunner(Runner):
 
     def register_hooks(self, default_hooks: dict | None = None,
                        custom_hooks: list | None = None) -> None:
-        """mmengine's hooks, plus :class:`RNGStateHook` unless the config names one."""
+        """mmengine's hooks, the checkpoint hook as :class:`SafeCheckpointHook`, plus
+        :class:`RNGStateHook` unless the config names one."""
+        default_hooks = dict(default_hooks or {})
+        # mmengine's default when a config names none: CheckpointHook(interval=1)
+        checkpoint = default_hooks.get('checkpoint', dict(type='CheckpointHook', interval=1))
+        if isinstance(checkpoint, dict) and checkpoint.get('type') in ('CheckpointHook',
+                                                                       CheckpointHook):
+            default_hooks['checkpoint'] = dict(checkpoint, type=SafeCheckpointHook)
         super().register_hooks(default_hooks, custom_hooks)
         if not any(isinstance(hook, RNGStateHook) for hook in self.hooks):
             self.register_hook(RNGStateHook())
