@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # demo_utils, masks
 os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')  # no calls home from a demo
@@ -56,6 +57,10 @@ logger = logging.getLogger('app')
 MODES = ('positive point', 'negative point', 'box (two clicks)')
 MASK_COLOUR = np.array([30, 144, 255])
 DISPLAY = 512  # pictures smaller than this (long side) are shown enlarged, pixels kept sharp
+# Uploads of more pixels are downscaled to this many on decoding (aspect kept): a small file can
+# hold a huge picture (a 6000 x 6000 PNG of one colour is 125 KB), whose masks and features
+# would take the server's memory and every other user's turn.
+MAX_PIXELS = 2048 * 2048
 
 
 def display_scale(image: np.ndarray) -> int:
@@ -194,7 +199,9 @@ class DemoHandlers:
             return state, None, 'Upload a picture or pick an example.', None
         name = Path(path).name
         try:
-            image = load_image(path)
+            image = load_image(path, max_pixels=MAX_PIXELS)
+            with Image.open(path) as header:  # the stored size, read from the header only
+                stored = header.size
         except (OSError, ValueError, TypeError) as err:
             logger.info('rejected upload %s: %s', name, err)
             reason = str(err).replace(str(path), name)
@@ -207,8 +214,12 @@ class DemoHandlers:
         logger.info('image %s %s: embeddings in %.3f s', name, image.shape, seconds)
         state.update(image=image, name=name)
         canvas = enlarge(image, display_scale(image))
-        return (state, canvas, f'`{name}` ({image.shape[1]}x{image.shape[0]}): image embeddings '
-                f'computed in {seconds:.2f} s. Click on the picture.', None)
+        size = f'{image.shape[1]}x{image.shape[0]}'
+        if stored[0] * stored[1] > MAX_PIXELS:
+            size = (f'{stored[0]}x{stored[1]}, downscaled to {size}: at most '
+                    f'{MAX_PIXELS / 1e6:.1f} megapixels')
+        return (state, canvas, f'`{name}` ({size}): image embeddings computed in '
+                f'{seconds:.2f} s. Click on the picture.', None)
 
     def click(self, state: dict, mode: str, vocabulary_text: str, evt: gr.SelectData):
         """A click on the canvas -> (state, canvas, names, status)."""

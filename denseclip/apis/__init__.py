@@ -1,5 +1,7 @@
 from .dense_clip import build_dense_clip
-from .segmenter import METHOD_SETTINGS, OpenVocabSegmenter, SegmentationResult, load_image
+from denseclip.utils.image import load_image
+
+from .segmenter import METHOD_SETTINGS, OpenVocabSegmenter, SegmentationResult
 
 __all__ = ['build_dense_clip', 'OpenVocabSegmenter', 'SegmentationResult', 'METHOD_SETTINGS',
            'load_image']

@@ -18,6 +18,7 @@ from mmengine.config import Config
 
 from denseclip.models.text import Vocabulary
 from denseclip.registry import MODELS
+from denseclip.utils.image import load_image
 
 from .dense_clip import dense_method_kwargs
 
@@ -56,31 +57,6 @@ def _palette(num_classes: int) -> np.ndarray:
     rng = np.random.default_rng(12345)
     colours = rng.integers(40, 256, size=(max(num_classes, 1), 3), dtype=np.uint8)
     return colours[:num_classes]
-
-
-def load_image(image: str | os.PathLike | np.ndarray) -> np.ndarray:
-    """An RGB uint8 (H, W, 3) array from a path or an array (gray, RGBA, 16-bit handled)."""
-    if isinstance(image, (str, os.PathLike)):
-        if not os.path.isfile(image):
-            raise FileNotFoundError(f'image not found: {image}')
-        array = cv2.imread(os.fspath(image), cv2.IMREAD_UNCHANGED)
-        if array is None:
-            raise ValueError(f'{image}: cannot decode the file as an image')
-        if array.ndim == 3:  # OpenCV reads BGR(A)
-            array = cv2.cvtColor(array, cv2.COLOR_BGRA2RGBA if array.shape[2] == 4
-                                 else cv2.COLOR_BGR2RGB)
-    else:
-        array = np.asarray(image)
-    if array.dtype == np.uint16:
-        array = (array / 257.0).round().astype(np.uint8)
-    elif array.dtype != np.uint8:
-        raise TypeError(f'image dtype {array.dtype}; expected uint8 or uint16')
-    if array.ndim == 2:
-        array = np.repeat(array[:, :, None], 3, axis=2)
-    if array.ndim != 3 or array.shape[2] not in (3, 4):
-        raise ValueError(f'image of shape {array.shape}; expected (H, W), (H, W, 3) or '
-                         '(H, W, 4)')
-    return np.ascontiguousarray(array[:, :, :3])
 
 
 @dataclass

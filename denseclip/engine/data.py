@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import torchvision.transforms as T
-from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from denseclip.datasets.toy import ensure_toy_split
+from denseclip.utils.image import load_image
 from denseclip.registry import DATASETS
 
 
@@ -71,8 +71,7 @@ class UnlabeledImageFolder(Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
-        with Image.open(self.files[index]) as image:
-            return dict(inputs=self.transform(image.convert('RGB')))
+        return dict(inputs=self.transform(load_image(self.files[index])))
 
 
 @DATASETS.register_module()

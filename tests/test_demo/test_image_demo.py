@@ -101,6 +101,8 @@ def test_gray_and_16_bit_pictures(kind, tmp_path, monkeypatch, image_demo, capsy
     (['missing.png'], 'image not found: missing.png'),
     (['corrupt.png'], 'corrupt.png: cannot decode the file as an image'),
     (['notes.txt'], 'notes.txt: cannot decode the file as an image'),
+    (['truncated.jpg'], 'truncated.jpg: the image data is truncated or corrupt'),
+    (['truncated.jpg', '--out', 'good.png'], 'truncated.jpg: the image data is truncated'),
     (['good.png', '--classes', ''], 'the class list is empty'),
     (['good.png', '--classes', 'sky, ,grass'], "empty name in class ' '"),
     (['good.png', '--classes', 'sky,grass,sky'], "duplicate class 'sky'"),
@@ -114,12 +116,16 @@ def test_bad_input_writes_nothing(args, message, tmp_path, monkeypatch, image_de
     Image.fromarray(generate_scene(0, 64).image).save(tmp_path / 'good.png')
     (tmp_path / 'corrupt.png').write_bytes(b'\x89PNG\r\n\x1a\n' + b'\x00' * 40)
     (tmp_path / 'notes.txt').write_text('not a picture')
-    before = sorted(p.name for p in tmp_path.iterdir())
+    Image.fromarray(generate_scene(1, 64).image).save(tmp_path / 'full.jpg')
+    data = (tmp_path / 'full.jpg').read_bytes()
+    (tmp_path / 'truncated.jpg').write_bytes(data[:len(data) // 2])
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     monkeypatch.chdir(tmp_path)
     assert image_demo.main(args) == 1
     err = capsys.readouterr().err
     assert err.startswith('image_demo.py: error: ') and message in err, err
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    # nothing written, nothing overwritten (an existing --out keeps its bytes)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
 def test_bad_input_exit_status_of_the_script(tmp_path):
