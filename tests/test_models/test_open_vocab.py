@@ -82,6 +82,21 @@ def test_batched_slide_inference_equals_the_reference_loop(clip, size, pad):
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
 
 
+def test_a_side_shorter_than_a_patch_is_zero_padded_to_one(clip):
+    """A 7 x 48 window (a 10 x 3000 picture resized) scores as the window zero-padded to
+    16 x 48, cropped back; the long side keeps the stretch rule."""
+    seg = make_segmentor(clip, slide_crop=48, slide_stride=32)
+    crops = torch.randn(2, 3, 7, 53, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        got = seg.window_logits(crops)
+        padded = seg.window_logits(F.pad(crops, (0, 0, 0, 9)))  # 16 x 53
+    assert got.shape == (2, 6, 7, 53)
+    torch.testing.assert_close(got, padded[:, :, :7])
+    image = torch.randn(1, 3, 5, 300)  # the whole slide path: every window is 5 pixels high
+    with torch.no_grad():
+        assert seg.slide_inference(image).isfinite().all()
+
+
 def test_window_batch_does_not_change_the_result(clip):
     image = torch.randn(1, 3, 96, 128)
     with torch.no_grad():

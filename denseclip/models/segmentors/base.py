@@ -113,7 +113,8 @@ class SlideSegmentor(BaseSegmentor):
         slide_stride: window stride.
         pad_to_patch: zero-pad each window, centred, to a multiple of the backbone's output
             stride (ClearCLIP, ProxyCLIP). Otherwise pixels beyond the last whole patch are
-            ignored and the scores stretched over them, as SCLIP/NACLIP's strided conv does.
+            ignored and the scores stretched over them, as SCLIP/NACLIP's strided conv does
+            (a side shorter than one patch is zero-padded to one).
         pad_multiple: with ``pad_to_patch``, pad to a multiple of lcm(pad_multiple, output
             stride) instead (ProxyCLIP: 56, so that its proxy's grid divides the window too).
         window_batch: windows per forward pass (bounds memory, not the window count).
@@ -206,8 +207,13 @@ class SlideSegmentor(BaseSegmentor):
             pad = centred_padding(h, w, math.lcm(stride, self.pad_multiple or stride))
             crops = F.pad(crops, pad)
         else:
-            pad = (0, 0, 0, 0)
-            crops = crops[:, :, :h - h % stride, :w - w % stride]
+            # A side shorter than one patch (a 10 x 3000 picture) is zero-padded to one,
+            # bottom / right; longer sides keep their whole patches and the scores are
+            # stretched over the rest, as SCLIP/NACLIP's strided patch conv does.
+            pad = (0, max(stride - w, 0), 0, max(stride - h, 0))
+            crops = F.pad(crops, pad)
+            hp, wp = crops.shape[2:]
+            crops = crops[:, :, :hp - hp % stride, :wp - wp % stride]
         out = []
         for chunk in crops.split(self.window_batch):
             logits = self.score_windows(chunk, text).float()
