@@ -105,8 +105,12 @@ def independent_embedding(model, tokenizer, name, templates):
 
 
 def test_classifier_equals_independent_computation(model, tokenizer):
-    templates = get_templates('openai_imagenet')[:7] + [PROMPTS[-1] + ' {}']
+    templates = get_templates('openai_imagenet')[:7] + [PROMPTS[2] + ' {}']
     vocab = Vocabulary.from_list(['road', ['person', 'pedestrian'], 'traffic light'])
+    # a prompt longer than the context is refused (open_clip's tokenizer would cut it)
+    with pytest.raises(ValueError, match=r"class 'road': the prompt .* is 113 tokens; the "
+                                         r"text encoder's context holds 77"):
+        build_text_classifier(model, tokenizer, vocab, templates + [PROMPTS[-1] + ' {}'])
     # batch_size 5 splits the 32 prompts across query boundaries
     clf = build_text_classifier(model, tokenizer, vocab, templates, batch_size=5)
     assert isinstance(clf, TextClassifier)

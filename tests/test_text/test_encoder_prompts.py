@@ -40,6 +40,24 @@ def test_encode_prompts_has_a_template_axis(clip, tokenizer):
     torch.testing.assert_close(got[0, 1], want[1], atol=1e-5, rtol=1e-5)
 
 
+def test_a_prompt_longer_than_the_context_is_refused_not_cut(clip, tokenizer):
+    """Two names that differ only after token 77 would get one embedding from open_clip's
+    truncating tokenizer: the encoder refuses them, naming the class and its token count.
+    A prompt of exactly 77 tokens fits and is CLIP's encoding."""
+    encoder = OpenCLIPTextEncoder(clip=clip)
+    fits = ' '.join(['dog'] * 73)  # 'a ' + 73 words + '.' + start/end: 77 tokens
+    assert int(tokenizer([f'a {fits}.'], context_length=100)[0].argmax()) == 76
+    with torch.no_grad():
+        torch.testing.assert_close(encoder.encode_prompts([fits], ['a {}.'])[0, 0],
+                                   clip.encode_text(tokenizer([f'a {fits}.']))[0],
+                                   atol=1e-5, rtol=1e-5)
+    too_long = fits + ' cat'  # 78 tokens
+    with pytest.raises(ValueError, match=r"class 'dog dog .* cat': the prompt 'a dog .* cat\.' "
+                                         r"is 78 tokens; the text encoder's context holds 77 "
+                                         r".*\(1 of 2 too long\)"):
+        encoder.encode_prompts(['car', too_long], ['a {}.'])
+
+
 def test_context_prompt_with_word_embeddings_is_the_sentence(clip, tokenizer):
     """[SOS, ctx_1..8, name, EOS] with ctx = the embeddings of eight words is CLIP's encoding of
     'words name': checks the sequence layout and the EOS index argmax + 8 together."""

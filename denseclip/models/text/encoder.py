@@ -183,7 +183,21 @@ class OpenCLIPTextEncoder(BaseModule):
             (Q, T, D) unnormalised, Q = len(names), T = len(templates).
         """
         prompts = [template.format(name) for name in names for template in templates]
-        emb = self.encode_tokens(self.tokenize(prompts))  # (Q*T, D)
+        # One position more than the context: a prompt that needs it does not fit (open_clip's
+        # tokenizer would cut it, end token last, and two names that differ only past the cut
+        # would get one embedding).
+        L = getattr(self.tokenizer, 'context_length', None) or 77
+        tokens = self.tokenize(prompts, context_length=L + 1)
+        too_long = (self.eot_index(tokens) >= L).nonzero().flatten()
+        if too_long.numel():
+            i = int(too_long[0])
+            count = int(self.eot_index(self.tokenize([prompts[i]], context_length=4096))[0]) + 1
+            long_names = len({int(j) // len(templates) for j in too_long})
+            raise ValueError(
+                f'class {names[i // len(templates)]!r}: the prompt {prompts[i]!r} is {count} '
+                f'tokens; the text encoder\'s context holds {L} (start and end tokens '
+                f'included). Shorten the name ({long_names} of {len(names)} too long)')
+        emb = self.encode_tokens(tokens[:, :L])  # (Q*T, D)
         return emb.view(len(names), len(templates), -1)
 
     @property
