@@ -9,6 +9,11 @@
         --cfg-options test_dataloader.dataset.generate.num_images=8 --save-preds preds/
     python tools/test.py configs/denseclip/denseclip_r50_ade20k-512x512.py \\
         --checkpoint work_dirs/denseclip_r50_ade20k-512x512/iter_80000.pth
+    tools/dist_test.sh configs/sclip/sclip_vit-b16_voc21.py 4 [test.py args]   # torchrun
+
+With ``--launcher pytorch`` (dist_test.sh) each process tests its share of the images and the
+metric gathers every process's areas, so the metrics equal a single process's; the main
+process writes them. Without CUDA the processes run on the CPU over gloo.
 
 The metrics (``aAcc``, ``mIoU``, ``mAcc``, in percent) are written as JSON to ``--out``, else to
 ``<work_dir>/metrics.json``; mmengine writes its own logs under ``<work_dir>/<timestamp>/``.
@@ -22,10 +27,13 @@ import sys
 from typing import Sequence
 
 from mmengine.config import Config, DictAction
+from mmengine.dist import is_main_process
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 import denseclip  # noqa: F401  (registers the modules the checks look up)
 from denseclip.engine import load_checkpoint_strict
+from denseclip.engine.dist import finish_launcher, setup_launcher
 from denseclip.utils import check_config, check_config_file
 
 logger = logging.getLogger('test')
@@ -53,7 +61,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value (e.g. model.prob_thd=0.2 '
                         'test_dataloader.dataset.data_root=/data/voc)')
-    return parser.parse_args(argv)
+    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
+                        help='job launcher (pytorch: torchrun, see tools/dist_test.sh)')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def build_config(args: argparse.Namespace) -> Config:
@@ -87,14 +101,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, KeyError, ValueError, TypeError) as err:
         logger.error('error: %s', err.args[0] if err.args else err)
         return 1
+    setup_launcher(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     if args.checkpoint is not None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         try:
-            load_checkpoint_strict(runner.model, args.checkpoint)
+            load_checkpoint_strict(model, args.checkpoint)
         except (FileNotFoundError, ValueError) as err:
             logger.error('error: %s', err.args[0] if err.args else err)
             return 1
     metrics = {k: round(float(v), 4) for k, v in runner.test().items()}
+    del runner
+    finish_launcher()
+    if not is_main_process():  # every process has the gathered metrics; one writes them
+        return 0
     out = args.out or osp.join(cfg.work_dir, 'metrics.json')
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     with open(out, 'w') as f:

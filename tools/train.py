@@ -12,7 +12,6 @@ Runs mmengine's Runner; unless the config names another ``runner_type``, densecl
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import os.path as osp
@@ -23,6 +22,8 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmseg.registry import RUNNERS
+
+from denseclip.engine.dist import finish_launcher, setup_launcher
 
 DEFAULT_RUNNER = 'AtomicCheckpointRunner'
 
@@ -48,31 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def set_dist_backend(cfg: Config, backend: str) -> None:
-    """``env_cfg.dist_cfg.backend = backend``, keeping the rest of ``env_cfg``."""
-    env_cfg = dict(cfg.get('env_cfg') or {})
-    env_cfg['dist_cfg'] = dict(env_cfg.get('dist_cfg') or {}, backend=backend)
-    cfg.env_cfg = env_cfg
-
-
-def use_cpu_distributed(cfg: Config) -> None:
-    """Distributed training without CUDA: gloo, and DDP over CPU modules.
-
-    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally, which raises on a
-    machine without a GPU, and its default DDP wrapper passes ``device_ids=[LOCAL_RANK]``, which
-    DDP rejects for CPU modules. So :func:`main` initialises the process group itself (the
-    Runner then skips ``init_dist``) and the wrapper gets ``device_ids=None``.
-    """
-    set_dist_backend(cfg, 'gloo')
-    wrapper = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
-    wrapper.setdefault('device_ids', None)
-    wrapper.setdefault('broadcast_buffers', False)
-    cfg.model_wrapper_cfg = wrapper
-
-
 def build_config(args: argparse.Namespace) -> Config:
     cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:
@@ -97,31 +75,19 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    if args.launcher == 'pytorch':
-        if torch.cuda.is_available():
-            set_dist_backend(cfg, 'nccl')
-        else:
-            use_cpu_distributed(cfg)
     if cfg.get('runner_type') is None:
         cfg.runner_type = DEFAULT_RUNNER
     return cfg
 
 
 def main(argv: list[str] | None = None) -> None:
-    cfg = build_config(parse_args(argv))
-    if cfg.launcher == 'pytorch' and not torch.cuda.is_available():
-        if not torch.distributed.is_initialized():  # see use_cpu_distributed
-            torch.distributed.init_process_group(backend=cfg.env_cfg.dist_cfg.backend)
+    args = parse_args(argv)
+    cfg = build_config(args)
+    setup_launcher(cfg, args.launcher)
     runner = RUNNERS.build(cfg)
     runner.train()
-    if torch.distributed.is_initialized():
-        # Exiting with a live gloo group, or destroying it while the DDP wrapper still exists,
-        # aborts one rank now and then at interpreter exit ("terminate called without an active
-        # exception"; torch 2.15, CPU, 2-6 runs in 15 here): drop the runner first.
-        del runner
-        gc.collect()
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
+    del runner
+    finish_launcher()
 
 
 if __name__ == '__main__':
