@@ -348,8 +348,7 @@ def worker_text(args: argparse.Namespace, out_dir: Path) -> dict:
     torch.manual_seed(0)
     clip, source = load_clip(args.model, args.pretrained)
     clip = clip.to(args.device)
-    name = source.model if source.model in open_clip.list_models() else 'ViT-B-16'
-    tokenizer = open_clip.get_tokenizer(name)
+    tokenizer = open_clip.get_tokenizer(source.tokenizer_name)
     vocab = Vocabulary.from_list(ade20k_names(args.text_classes))
     templates = get_templates(args.templates)
     prompts = [t.format(q) for q in vocab.queries for t in templates]

@@ -15,6 +15,8 @@ activation.
 """
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import logging
 import os
@@ -46,13 +48,27 @@ class CLIPSource:
     pretrained: str | None  # tag or file path
     checkpoint: str | None  # the file the weights were read from
     quick_gelu: bool
+    config: dict | None = None  # the model config the CLIP was built from, activation included
+
+    @property
+    def tokenizer_name(self) -> str:
+        """The open_clip model whose tokenizer encodes this CLIP's text: its own name, else
+        CLIP's BPE (model-config files and inferred OpenAI architectures use it)."""
+        return self.model if self.model in open_clip.list_models() else 'ViT-B-16'
 
     @property
     def identity(self) -> str | None:
-        """A string that names the weights, or None for random weights."""
-        if self.checkpoint is None:
+        """A key that changes whenever the text embeddings can: the built model config (so
+        the activation, an in-place edit of a config file, the context length), the
+        tokenizer and the weights' content; None for random or unknown weights."""
+        if self.checkpoint is None or self.config is None:
             return None
-        return f'{self.model}|{os.path.abspath(self.checkpoint)}'
+        from denseclip.models.text.classifier import file_fingerprint  # a leaf of the text side
+
+        payload = json.dumps({'config': self.config, 'tokenizer': self.tokenizer_name},
+                             sort_keys=True, default=str)
+        config = hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return f'{config}|{file_fingerprint(self.checkpoint)}'
 
 
 def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], bool]:
@@ -118,7 +134,8 @@ def infer_openai_config(state: dict[str, torch.Tensor]) -> dict:
     if 'visual.proj' in state:  # ViT
         width = state['visual.conv1.weight'].shape[0]
         patch = state['visual.conv1.weight'].shape[-1]
-        layers = sum(1 for k in state if k.startswith('visual.') and k.endswith('attn.in_proj_weight'))
+        layers = sum(1 for k in state
+                     if k.startswith('visual.') and k.endswith('attn.in_proj_weight'))
         grid = round((state['visual.positional_embedding'].shape[0] - 1) ** 0.5)
         vision = dict(image_size=grid * patch, patch_size=patch, width=width, layers=layers,
                       head_width=64)
@@ -196,7 +213,8 @@ def _resolve_tag(name: str, tag: str) -> str:
         f"pretrained='/path/to/{os.path.basename(where.split(' ')[0]) or 'weights.bin'}'")
 
 
-def load_clip(model: str | os.PathLike | None = 'ViT-B-16', pretrained: str | os.PathLike | None = None
+def load_clip(model: str | os.PathLike | None = 'ViT-B-16',
+              pretrained: str | os.PathLike | None = None
               ) -> tuple[CLIP | CustomTextCLIP, CLIPSource]:
     """Build an open_clip CLIP and load its weights.
 
@@ -257,7 +275,7 @@ def load_clip(model: str | os.PathLike | None = 'ViT-B-16', pretrained: str | os
     logger.info('CLIP %s: weights %s, activation %s', name, checkpoint or 'random',
                 'QuickGELU' if quick_gelu else 'GELU')
     return clip, CLIPSource(model=name, pretrained=pretrained, checkpoint=checkpoint,
-                            quick_gelu=quick_gelu)
+                            quick_gelu=quick_gelu, config=copy.deepcopy(cfg))
 
 
 _WEIGHT_SUFFIXES = ('.pt', '.pth', '.bin', '.safetensors', '.ckpt')

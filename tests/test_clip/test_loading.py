@@ -157,6 +157,65 @@ def test_missing_corrupt_and_mismatched_files(tiny_vit_config, tmp_path):
 def test_pickled_objects_are_refused(tiny_vit_config, tmp_path):
     # weights_only=True: a file that needs arbitrary unpickling is rejected, not executed.
     path = tmp_path / 'pickle.pt'
-    torch.save({'state_dict': make_clip(TINY_VIT).state_dict(), 'obj': fractions.Fraction(1, 3)}, path)
+    torch.save({'state_dict': make_clip(TINY_VIT).state_dict(), 'obj': fractions.Fraction(1, 3)},
+               path)
     with pytest.raises(ValueError, match='pickle.pt: cannot read'):
         load_clip(tiny_vit_config, path)
+
+
+def test_text_cache_key_covers_what_changes_the_embeddings(monkeypatch, tmp_path):
+    """One set of weights loaded every way a user can: by tag (QuickGELU), as a file under the
+    same name (GELU), through model-config files, and a config file edited in place. The
+    segmentor's disk-cache key (CLIPSource.identity) is equal exactly where the text embeddings
+    are, and a segmentor built after another with the same file never reads the other's
+    cached embeddings."""
+    import json
+
+    import huggingface_hub
+
+    from denseclip.models.segmentors import OpenVocabSegmentor
+
+    monkeypatch.setenv('DENSECLIP_CACHE_DIR', str(tmp_path / 'cache'))
+    name = 'denseclip-tiny-test'
+    monkeypatch.setitem(open_clip.factory._MODEL_CONFIGS, name, dict(TINY_VIT, quick_gelu=False))
+    weights = tmp_path / 'open_clip_pytorch_model.bin'
+    torch.save(make_clip(TINY_VIT).state_dict(), weights)
+    monkeypatch.setattr(open_clip, 'get_pretrained_cfg', lambda m, t: (
+        dict(hf_hub='timm/tiny.openai/', quick_gelu=True) if (m, t) == (name, 'openai') else {}))
+    monkeypatch.setattr(huggingface_hub, 'hf_hub_download', lambda *a, **k: str(weights))
+    quick_json, plain_json, edited = (tmp_path / f'{n}.json' for n in ('quick', 'plain', 'ed'))
+    quick_json.write_text(json.dumps(dict(TINY_VIT, quick_gelu=True)))
+    plain_json.write_text(json.dumps(dict(TINY_VIT, quick_gelu=False)))
+    edited.write_text(json.dumps(dict(TINY_VIT, quick_gelu=True)))
+
+    def segmentor(model, pretrained):
+        return OpenVocabSegmentor(
+            backbone=dict(type='CLIPViT', model=model, pretrained=pretrained),
+            vocabulary=['red circle', 'grass'], templates='none')
+
+    ways = {'tag': (name, 'openai'), 'file': (name, str(weights)),
+            'quick.json': (str(quick_json), str(weights)),
+            'plain.json': (str(plain_json), str(weights)),
+            'edited, before': (str(edited), str(weights))}
+    built = {way: segmentor(*args) for way, args in ways.items()}
+    edited.write_text(json.dumps(dict(TINY_VIT, quick_gelu=False)))  # edited in place
+    built['edited, after'] = segmentor(str(edited), str(weights))
+    keys = {way: seg.backbone.source.identity for way, seg in built.items()}
+    embeddings = {way: seg.classifier.embeddings for way, seg in built.items()}
+    assert all(keys.values())
+    for a in built:  # one key, one set of embeddings (another key may still mean the same)
+        for b in built:
+            if keys[a] == keys[b]:
+                torch.testing.assert_close(embeddings[a], embeddings[b], atol=1e-6, rtol=0)
+    # the key is the config's content, not its file name
+    assert keys['quick.json'] == keys['edited, before']
+    assert keys['plain.json'] == keys['edited, after']
+    # the pairs that used to share a key: tag vs file, and the config edited in place
+    assert keys['tag'] != keys['file'] and keys['edited, before'] != keys['edited, after']
+    assert not torch.allclose(embeddings['tag'], embeddings['file'], atol=1e-4)
+    # each segmentor's embeddings are a fresh computation, not another load's cache entry
+    for way, seg in built.items():
+        fresh = seg.text_encoder.encode_prompts(['red circle', 'grass'], ['{}']).squeeze(1)
+        torch.testing.assert_close(embeddings[way], torch.nn.functional.normalize(fresh, dim=-1),
+                                   atol=1e-6, rtol=1e-5)
+    assert len(list((tmp_path / 'cache' / 'text').glob('*.safetensors'))) == len(set(keys.values()))

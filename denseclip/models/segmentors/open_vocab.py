@@ -27,7 +27,7 @@ from torch.func import functional_call
 
 from denseclip.models.backbones import DenseOutput
 from denseclip.models.text import (OpenCLIPTextEncoder, TextClassifier, Vocabulary,
-                                   build_text_classifier, file_fingerprint)
+                                   build_text_classifier)
 from denseclip.registry import MODELS
 
 from .base import SlideSegmentor
@@ -136,12 +136,10 @@ class OpenVocabSegmentor(SlideSegmentor):
             vocabulary = Vocabulary.from_list(vocabulary)
         key = vocabulary.classes
         if key not in self._classifiers:
-            source = self.backbone.source
-            model_id = None
-            if source.checkpoint is not None:
-                model_id = f'{source.model}|{file_fingerprint(source.checkpoint)}'
+            # the disk cache key: model config (activation included), tokenizer, weights
             self._classifiers[key] = build_text_classifier(
-                self.text_encoder, None, vocabulary, self.templates, model_id=model_id)
+                self.text_encoder, None, vocabulary, self.templates,
+                model_id=self.backbone.source.identity)
         self.classifier = self._classifiers[key]
         if hasattr(self.patch_refiner, 'set_classifier'):
             self.patch_refiner.set_classifier(self.classifier)

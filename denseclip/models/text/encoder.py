@@ -53,8 +53,7 @@ def trim_reason(model: nn.Module) -> str | None:
 def clip_tokenizer(source: CLIPSource | None):
     """The open_clip tokenizer of a loaded CLIP: its model name's, else CLIP's BPE (model-config
     files and inferred OpenAI architectures use it)."""
-    name = source.model if source is not None else ''
-    return open_clip.get_tokenizer(name if name in open_clip.list_models() else 'ViT-B-16')
+    return open_clip.get_tokenizer(source.tokenizer_name if source is not None else 'ViT-B-16')
 
 
 @MODELS.register_module()
