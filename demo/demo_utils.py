@@ -90,12 +90,4 @@ def parse_vocabulary(text: str) -> Vocabulary:
     if not text.strip():
         raise ValueError('the class list is empty; give comma-separated class names, synonyms '
                          'split by ";", e.g. "person;pedestrian,car,grass"')
-    vocabulary = Vocabulary.from_string(text)
-    seen: dict[str, int] = {}
-    for k, names in enumerate(vocabulary.classes):
-        for name in names:
-            if name in seen:
-                raise ValueError(f'duplicate class name {name!r} (classes {seen[name] + 1} and '
-                                 f'{k + 1} of {text!r}); name each class once, synonyms with ";"')
-            seen[name] = k
-    return vocabulary
+    return Vocabulary.from_string(text).require_distinct_names()  # the API's rule

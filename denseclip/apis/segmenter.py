@@ -163,9 +163,12 @@ class OpenVocabSegmenter:
 
     def __call__(self, image: str | os.PathLike | np.ndarray,
                  classes: Sequence | Vocabulary | None = None) -> SegmentationResult:
-        """Segment ``image`` into ``classes`` (each a name or a list of synonyms)."""
+        """Segment ``image`` into ``classes`` (each a name or a list of synonyms; a name may
+        belong to one class only, :meth:`Vocabulary.require_distinct_names`)."""
         rgb = load_image(image)
         if classes is not None:
+            if not isinstance(classes, Vocabulary):  # typed by the user: the demos' rule
+                classes = Vocabulary.from_list(classes).require_distinct_names()
             self.segmentor.set_vocabulary(classes)
         H, W = rgb.shape[:2]
         resized = rgb

@@ -105,3 +105,29 @@ def test_classes_may_share_a_first_name():
     vocab = Vocabulary.from_list([['screen', 'crt screen'], ['screen', 'projection screen']])
     assert vocab.class_names == ['screen', 'screen']
     assert torch.equal(vocab.query_to_class, torch.tensor([0, 0, 1, 1]))
+
+
+def test_a_name_of_two_classes_is_refused_by_the_api_and_the_demo_alike(tiny_vit):
+    """One rule for typed vocabularies: the API's classes= and the demos' --classes."""
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    import denseclip
+
+    shared = [['person', 'rider'], 'car', ['bike', 'rider']]
+    with pytest.raises(ValueError, match=r"duplicate class name 'rider' \(classes 1 and 3\)"):
+        Vocabulary.from_list(shared).require_distinct_names()
+    config, weights, _ = tiny_vit
+    seg = denseclip.OpenVocabSegmenter('sclip', config, weights, short_side=32)
+    with pytest.raises(ValueError, match=r"duplicate class name 'rider' \(classes 1 and 3\)"):
+        seg(np.zeros((32, 32, 3), np.uint8), classes=shared)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / 'demo'))
+    from demo_utils import parse_vocabulary
+    with pytest.raises(ValueError, match=r"duplicate class name 'rider' \(classes 1 and 3\)"):
+        parse_vocabulary('person;rider,car,bike;rider')
+    # distinct names pass and come back unchanged; released name files keep duplicates
+    ok = Vocabulary.from_list(['person', ['bike', 'bicycle']])
+    assert ok.require_distinct_names() is ok
+    assert Vocabulary.from_list([['screen', 'crt'], ['screen', 'monitor']]).num_classes == 2

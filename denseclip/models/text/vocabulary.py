@@ -144,3 +144,19 @@ class Vocabulary:
         """``(Q,)`` int64: the class index of each query."""
         return torch.tensor([k for k, names in enumerate(self.classes) for _ in names],
                             dtype=torch.long)
+
+    def require_distinct_names(self) -> 'Vocabulary':
+        """Raise if a name belongs to two classes, else return the vocabulary.
+
+        The rule for vocabularies a user types (the Python API's ``classes``, the demos'
+        ``--classes``): a shared name scores both classes alike, so the first always wins it.
+        Released benchmark name files keep their duplicates (CAT-Seg's ADE-847 lists).
+        """
+        seen: dict[str, int] = {}
+        for k, names in enumerate(self.classes):
+            for name in names:
+                if seen.setdefault(name, k) != k:
+                    raise ValueError(f'duplicate class name {name!r} (classes {seen[name] + 1} '
+                                     f'and {k + 1}); name each class once, its synonyms in the '
+                                     'same class')
+        return self
