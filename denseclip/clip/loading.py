@@ -20,6 +20,8 @@ import hashlib
 import json
 import logging
 import os
+import socket
+import urllib.parse
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,16 +203,40 @@ def _resolve_tag(name: str, tag: str) -> str:
                 continue
         where = f'{repo}/{candidates[-1]} on the Hugging Face Hub'
     offline = any(os.environ.get(var, '') not in ('', '0') for var in _OFFLINE_ENV)
+    reason = ' (offline mode)' if offline else ' and could not be downloaded'
     if not offline:
-        try:
-            return open_clip.download_pretrained(cfg)
-        except Exception:  # the hub client's own traceback says nothing a user can act on
-            pass
+        host = _download_host(cfg)
+        if _reachable(host):
+            try:
+                return open_clip.download_pretrained(cfg)
+            except Exception:  # the hub client's own traceback says nothing a user can act on
+                pass
+        else:  # the hub client would retry for most of a minute before failing
+            reason = f' and {host} cannot be reached (no network?)'
     raise WeightsNotFoundError(
         f"CLIP weights for model='{name}', pretrained='{tag}' are not available: {where} is "
-        f"not in the local cache{' (offline mode)' if offline else ' and could not be downloaded'}"
-        f". Download the file on a machine with internet access and pass its path: "
+        f"not in the local cache{reason}. Download the file on a machine with internet access "
+        f"and pass its path: "
         f"pretrained='/path/to/{os.path.basename(where.split(' ')[0]) or 'weights.bin'}'")
+
+
+def _download_host(cfg: dict) -> str:
+    """The host a pretrained config downloads from."""
+    if cfg.get('hf_hub'):
+        endpoint = os.environ.get('HF_ENDPOINT', 'https://huggingface.co')
+        return urllib.parse.urlparse(endpoint).hostname or 'huggingface.co'
+    return urllib.parse.urlparse(cfg.get('url', '')).hostname or ''
+
+
+def _reachable(host: str, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``host``:443 opens within ``timeout`` seconds."""
+    if not host:
+        return False
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
 
 
 def load_clip(model: str | os.PathLike | None = 'ViT-B-16',

@@ -219,3 +219,30 @@ def test_text_cache_key_covers_what_changes_the_embeddings(monkeypatch, tmp_path
         torch.testing.assert_close(embeddings[way], torch.nn.functional.normalize(fresh, dim=-1),
                                    atol=1e-6, rtol=1e-5)
     assert len(list((tmp_path / 'cache' / 'text').glob('*.safetensors'))) == len(set(keys.values()))
+
+
+def test_unreachable_hub_fails_at_once_with_the_fix(monkeypatch, tmp_path):
+    """Without HF_HUB_OFFLINE and without network the tag fails after one short connection
+    attempt (the hub client retried for about 47 s), with the file to download and the fix."""
+    import socket
+    import time
+
+    monkeypatch.delenv('HF_HUB_OFFLINE', raising=False)
+    monkeypatch.delenv('DENSECLIP_OFFLINE', raising=False)
+    monkeypatch.setenv('HF_HUB_CACHE', str(tmp_path))
+    attempts = []
+
+    def no_network(address, timeout=None, **kwargs):
+        attempts.append((address, timeout))
+        raise OSError('Network is unreachable')
+
+    monkeypatch.setattr(socket, 'create_connection', no_network)
+    monkeypatch.setattr(open_clip, 'download_pretrained',
+                        lambda *a, **k: pytest.fail('no download without a network'))
+    start = time.perf_counter()
+    with pytest.raises(WeightsNotFoundError, match=r"huggingface\.co cannot be reached \(no "
+                                                   r"network\?\)\. Download the file .* "
+                                                   r"pretrained='/path/to/"):
+        load_clip('ViT-B-16', 'openai')
+    assert time.perf_counter() - start < 5
+    assert attempts == [(('huggingface.co', 443), 3.0)]
