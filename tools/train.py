@@ -15,6 +15,7 @@ import argparse
 import logging
 import os
 import os.path as osp
+import sys
 
 import denseclip  # noqa: F401  first: installs mmcv._ext before any mmseg import
 import denseclip.engine  # noqa: F401  registers AtomicCheckpointRunner and the hooks
@@ -23,7 +24,10 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmseg.registry import RUNNERS
 
+from denseclip.engine.checkpoint import check_checkpoint_file
 from denseclip.engine.dist import finish_launcher, setup_launcher
+from denseclip.utils import (check_config_file, check_config_keys, check_dataset_configs,
+                             check_model_config)
 
 DEFAULT_RUNNER = 'AtomicCheckpointRunner'
 
@@ -80,15 +84,34 @@ def build_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+def check(args: argparse.Namespace) -> Config:
+    """The config, after the checks that fail before anything runs: the file and its bases
+    parse, no top-level key is a typo, the model and every split's dataset config name
+    registered types and real arguments, a ``--resume`` file is a complete checkpoint."""
+    check_config_file(args.config)
     cfg = build_config(args)
+    check_config_keys(cfg, args.config)
+    check_model_config(cfg.model, args.config)
+    check_dataset_configs(cfg, args.config)
+    if args.resume not in (None, 'auto'):
+        check_checkpoint_file(args.resume, '--resume')
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = check(args)
+    except (FileNotFoundError, KeyError, ValueError, TypeError) as err:
+        print(f'train.py: error: {err.args[0] if err.args else err}', file=sys.stderr)
+        return 1
     setup_launcher(cfg, args.launcher)
     runner = RUNNERS.build(cfg)
     runner.train()
     del runner
     finish_launcher()
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -21,6 +21,7 @@ import contextlib
 import os
 import pickle
 import re
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,6 +179,28 @@ def save_atomic(obj: dict, path: str | os.PathLike) -> None:
     finally:
         if os.path.exists(path + TMP_SUFFIX):
             os.remove(path + TMP_SUFFIX)
+
+
+def check_checkpoint_file(path: str | os.PathLike, what: str = 'checkpoint') -> Path:
+    """A torch checkpoint's path, after checking that the file is a complete zip archive (what
+    ``torch.save`` writes) by its central directory, without reading the tensors.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a truncated or foreign file (the message says where complete ones are).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'{what} {str(path)!r} does not exist')
+    try:
+        with zipfile.ZipFile(path) as archive:
+            archive.namelist()
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ValueError(f'{what} {path}: not a complete torch checkpoint ({err}); it may be '
+                         f'truncated. An interrupted save leaves <name>{TMP_SUFFIX}, never '
+                         '<name>: resume from the previous checkpoint (--resume alone picks '
+                         'the latest complete one)') from None
+    return path
 
 
 def rename_keys(state: dict[str, torch.Tensor], rules: tuple[tuple[str, str | None], ...],

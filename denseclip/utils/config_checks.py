@@ -8,6 +8,7 @@ all. :func:`check_config` runs every check; ``tools/test.py`` calls it after mer
 """
 from __future__ import annotations
 
+import ast
 import difflib
 import inspect
 import os
@@ -20,7 +21,19 @@ from denseclip.models.text import Vocabulary
 from denseclip.registry import DATASETS, MODELS
 
 __all__ = ['check_config', 'check_config_file', 'check_model_config', 'check_data',
-           'check_vocabulary', 'DATA_PREPARATION']
+           'check_vocabulary', 'check_config_keys', 'check_dataset_configs', 'DATA_PREPARATION']
+
+# The top-level keys mmengine's Runner and OpenMMLab configs read. A config may define other
+# variables; one within a typo of these (test_dataloadr) is an error.
+RUNNER_KEYS = (
+    'model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg',
+    'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper', 'param_scheduler', 'val_evaluator',
+    'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from',
+    'resume', 'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer',
+    'default_scope', 'randomness', 'experiment_name', 'runner_type', 'custom_imports',
+    'model_wrapper_cfg', 'vis_backends', 'train_pipeline', 'test_pipeline', 'tta_model',
+    'tta_pipeline', 'dataset_type', 'data_root', 'crop_size', 'backend_args', 'compile',
+    'strategy', 'find_unused_parameters', 'cfg', 'img_ratios')
 
 # Where the registered types of a config key's role live (the last part of the key).
 _ROLE_MODULES = {
@@ -54,18 +67,71 @@ DATA_PREPARATION: dict[str, str] = {
 
 
 def check_config_file(path: str | os.PathLike) -> Path:
-    """The config path, or FileNotFoundError naming it."""
+    """The config path, after checking that it and every ``_base_`` file it names exist and
+    parse (mmengine reports a syntax error in any of them as ``File "<unknown>"``).
+
+    Raises:
+        FileNotFoundError: the config or a base file is missing (the message names it).
+        ValueError: ``FILE:LINE: syntax error: ...`` of the first file that does not parse.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'config file {str(path)!r} does not exist; configs live in '
                                 'configs/<method>/<method>_<backbone>_<dataset>.py')
+    _check_syntax(path, set())
     return path
 
 
-def _known_types(key: str) -> list[str]:
-    """Registered MODELS names that can fill ``key`` (by its role), else every name."""
+def _check_syntax(path: Path, seen: set[Path]) -> None:
+    """Compile ``path`` and, recursively, the ``.py`` files of its ``_base_``."""
+    if path in seen or path.suffix != '.py':
+        return
+    seen.add(path)
+    source = path.read_text()
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError as err:
+        raise ValueError(f'{path}:{err.lineno}: syntax error: {err.msg}') from None
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and getattr(node.targets[0], 'id', None) == '_base_'):
+            bases = [n.value for n in ast.walk(node.value)
+                     if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+            for base in bases:
+                file = (path.parent / base).resolve()
+                if not file.is_file():
+                    raise FileNotFoundError(f'{path}: _base_ file {base!r} does not exist '
+                                            f'({file})')
+                _check_syntax(file, seen)
+
+
+def check_config_keys(cfg: Config, where: str) -> None:
+    """Refuse a top-level key one typo away from a key the runner reads (mmengine ignores
+    ``test_dataloadr`` and runs without it)."""
+    for key in cfg.keys():
+        if key in RUNNER_KEYS or key.startswith('_'):
+            continue
+        close = difflib.get_close_matches(key, RUNNER_KEYS, n=1, cutoff=0.85)
+        if close:
+            raise KeyError(f'{where}: {key!r} is not a config key the runner reads; did you '
+                           f'mean {close[0]!r}?')
+
+
+def check_dataset_configs(cfg: Config, where: str,
+                          splits: Sequence[str] = ('train', 'val', 'test')) -> None:
+    """Check each ``<split>_dataloader.dataset`` as :func:`check_model_config` checks the
+    model: a registered dataset type, its arguments, with the closest name for a typo."""
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader')
+        if isinstance(loader, Mapping) and isinstance(loader.get('dataset'), Mapping):
+            check_model_config(loader['dataset'], where, f'{split}_dataloader.dataset',
+                               registry=DATASETS)
+
+
+def _known_types(key: str, registry=MODELS) -> list[str]:
+    """Registered names that can fill ``key`` (by its role), else every name."""
     prefix = _ROLE_MODULES.get(key.rsplit('.', 1)[-1])
-    names = [name for name, cls in MODELS.module_dict.items()
+    names = [name for name, cls in registry.module_dict.items()
              if prefix is None or cls.__module__.startswith(prefix)]
     return sorted(names)
 
@@ -90,7 +156,7 @@ def init_parameters(cls: type) -> dict[str, inspect.Parameter]:
     return dict(params, kwargs=inspect.Parameter('kwargs', inspect.Parameter.VAR_KEYWORD))
 
 
-def check_model_config(cfg: Mapping, where: str, key: str = 'model') -> None:
+def check_model_config(cfg: Mapping, where: str, key: str = 'model', registry=MODELS) -> None:
     """Check a module config and every nested one: registered types, known argument names,
     required arguments present.
 
@@ -98,6 +164,7 @@ def check_model_config(cfg: Mapping, where: str, key: str = 'model') -> None:
         cfg: a dict with ``type`` (a registered name or a class) and the constructor's arguments.
         where: the config file, for messages.
         key: the config key of ``cfg``, for messages (``model``, ``model.backbone``, ...).
+        registry: where ``type`` is looked up (``DATASETS`` for a dataset config).
 
     Raises:
         KeyError: an unregistered type (the message lists the registered ones of its role), an
@@ -105,11 +172,11 @@ def check_model_config(cfg: Mapping, where: str, key: str = 'model') -> None:
     """
     type_ = cfg.get('type')
     if type_ is None:
-        raise KeyError(f'{where}: {key} has no type; known: {_known_types(key)}')
-    cls = MODELS.get(type_) if isinstance(type_, str) else type_
+        raise KeyError(f'{where}: {key} has no type; known: {_known_types(key, registry)}')
+    cls = registry.get(type_) if isinstance(type_, str) else type_
     if cls is None:
         raise KeyError(f'{where}: {key}.type={type_!r} is not registered; known: '
-                       f'{_known_types(key)}')
+                       f'{_known_types(key, registry)}')
     params = init_parameters(cls)
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         names = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
@@ -128,7 +195,7 @@ def check_model_config(cfg: Mapping, where: str, key: str = 'model') -> None:
         # mmcv layer configs (norm_cfg=dict(type='SyncBN', requires_grad=True), act_cfg...) are
         # read by build_norm_layer & co., not constructors: their keys are not arguments
         if isinstance(value, Mapping) and 'type' in value and arg not in LAYER_CFG_KEYS:
-            check_model_config(value, where, f'{key}.{arg}')
+            check_model_config(value, where, f'{key}.{arg}', registry)
 
 
 def check_data(cfg: Config, where: str) -> None:
@@ -196,7 +263,10 @@ def check_vocabulary(cfg: Config, where: str) -> None:
 
 
 def check_config(cfg: Config, where: str) -> None:
-    """Every check: the model config, the data folders, the vocabulary size."""
+    """Every check of a test run: top-level keys, the model and test dataset configs, the
+    data folders, the vocabulary size."""
+    check_config_keys(cfg, where)
     check_model_config(cfg.model, where)
+    check_dataset_configs(cfg, where, splits=('test',))
     check_vocabulary(cfg, where)
     check_data(cfg, where)

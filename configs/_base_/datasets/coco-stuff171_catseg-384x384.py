@@ -31,5 +31,16 @@ test_pipeline = [
     dict(type='PackSegInputs'),
 ]
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-val_dataloader = test_dataloader
+# Validation on the test set with this pipeline, written out: mmengine merges a partial dict only
+# into a key the base defines, and the base defines test_dataloader alone.
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type={{_base_.dataset_type}},
+        data_root={{_base_.data_root}},
+        data_prefix=dict(img_path='images/val2017', seg_map_path='annotations/val2017'),
+        pipeline=test_pipeline))
 val_evaluator = {{_base_.test_evaluator}}
