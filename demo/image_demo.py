@@ -30,6 +30,7 @@ import denseclip  # noqa: E402,F401  (installs the mmcv shim, registers modules)
 from demo_utils import (TOY_EXAMPLE, TOY_NOTE, TOY_VOCABULARY, add_model_arguments,  # noqa: E402
                         build_segmenter, check_model_arguments, is_toy, parse_vocabulary)
 from denseclip.apis import SegmentationResult, load_image  # noqa: E402
+from denseclip.engine.checkpoint import atomic_replace  # noqa: E402
 
 logger = logging.getLogger('image_demo')
 
@@ -93,7 +94,7 @@ def write_atomic(picture: np.ndarray, out: Path, fmt: str) -> None:
     os.close(fd)
     try:
         Image.fromarray(picture).save(tmp, format=fmt)
-        os.replace(tmp, out)
+        atomic_replace(tmp, out)  # keeps an existing file's mode, else the umask's
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

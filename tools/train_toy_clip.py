@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from safetensors.torch import load_file, save_file
 
+from denseclip.engine.checkpoint import atomic_replace
 from denseclip.toy.world import (STUFF, THINGS, TOY_CLASSES, TOY_TEMPLATES, describe,
                                  generate_scene, scene_seed)
 
@@ -224,7 +225,7 @@ def save_checkpoint(model, path: Path) -> None:
     os.close(fd)
     try:
         save_file(state, tmp, metadata={'format': 'pt', 'config': 'toy_clip.json'})
-        os.replace(tmp, path)
+        atomic_replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

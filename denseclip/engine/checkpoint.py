@@ -71,10 +71,25 @@ def mmengine_safe_globals() -> contextlib.AbstractContextManager:
         [HistoryBuffer, (_history_buffer_method, 'builtins.getattr')] + _numpy_globals())
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_replace(tmp: str | os.PathLike, final: str | os.PathLike) -> None:
     """Flush ``tmp`` to disk and rename it to ``final`` in one step (same directory), so a
-    reader sees the old file or the complete new one, never a partial write."""
+    reader sees the old file or the complete new one, never a partial write.
+
+    ``final`` gets the mode of the file it replaces, else the user's umask applied to 0o666 (a
+    ``tempfile.mkstemp`` file is 0o600 whatever the umask).
+    """
+    try:
+        mode = os.stat(final).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     with open(tmp, 'rb+') as f:
+        os.fchmod(f.fileno(), mode)
         os.fsync(f.fileno())
     os.replace(tmp, final)
     with contextlib.suppress(OSError):  # persist the rename itself; not possible on every OS

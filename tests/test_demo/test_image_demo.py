@@ -1,6 +1,7 @@
 """``demo/image_demo.py`` end to end with the bundled toy CLIP: the picture, the printed areas,
 and every bad input (message on stderr, non-zero exit, no file written)."""
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -133,3 +134,20 @@ def test_bad_input_exit_status_of_the_script(tmp_path):
     assert proc.returncode == 1
     assert 'image_demo.py: error: image not found: missing.png' in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_out_keeps_the_umask_and_an_existing_files_mode(tmp_path, monkeypatch, image_demo):
+    """The atomic write's temporary file is 0600; the picture written is not."""
+    Image.fromarray(generate_scene(0, 64).image).save(tmp_path / 'in.png')
+    monkeypatch.chdir(tmp_path)
+    old = os.umask(0o027)
+    try:
+        assert image_demo.main(['in.png', '--out', 'new.png']) == 0
+        (tmp_path / 'kept.png').write_bytes(b'old')
+        os.chmod(tmp_path / 'kept.png', 0o604)
+        assert image_demo.main(['in.png', '--out', 'kept.png']) == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / 'new.png').stat().st_mode & 0o777 == 0o640  # 0o666 & ~0o027
+    assert (tmp_path / 'kept.png').stat().st_mode & 0o777 == 0o604
+    assert Image.open(tmp_path / 'kept.png').size == (64, 64)  # replaced, mode kept

@@ -148,7 +148,9 @@ def _load_cached(path: Path, key: str, num_queries: int) -> Optional[Tensor]:
 
 
 def _save_cached(path: Path, key: str, model_id: str, emb: Tensor) -> None:
-    """Write atomically: a temporary file in the same directory, then ``os.replace``."""
+    """Write atomically: a temporary file in the same directory, then a rename."""
+    from denseclip.engine.checkpoint import atomic_replace  # the engine imports the text side
+
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -157,7 +159,7 @@ def _save_cached(path: Path, key: str, model_id: str, emb: Tensor) -> None:
         save_file({'embeddings': emb.detach().cpu().contiguous()}, tmp,
                   metadata={'key': key, 'model': model_id,
                             'format_version': str(CACHE_FORMAT_VERSION)})
-        os.replace(tmp, path)
+        atomic_replace(tmp, path)
     except OSError as err:  # the cache only saves time: a read-only disk must not fail a run
         logger.warning('could not write text classifier cache %s: %s', path, err)
         if tmp is not None and os.path.exists(tmp):
