@@ -97,6 +97,20 @@ def test_a_side_shorter_than_a_patch_is_zero_padded_to_one(clip):
         assert seg.slide_inference(image).isfinite().all()
 
 
+def test_large_vocabularies_warn_of_their_memory(clip, caplog):
+    """window_batch x Q x crop² float32 scores per batch of windows: stated when over 1 GiB."""
+    seg = make_segmentor(clip, slide_crop=224, slide_stride=112, window_batch=16)
+    assert seg.warn_vocabulary_memory(6) == pytest.approx(16 * 6 * 224 ** 2 * 4 / 2 ** 30)
+    with caplog.at_level('WARNING'):
+        seg.set_vocabulary([f'thing {i}' for i in range(400)])  # 16 x 400 x 224² x 4 B
+    assert '400 text queries: each batch of 16 windows of 224² holds 1.2 GiB' in caplog.text
+    assert 'lower window_batch' in caplog.text
+    caplog.clear()
+    with caplog.at_level('WARNING'):
+        seg.set_vocabulary(VOCAB)
+    assert 'text queries' not in caplog.text
+
+
 def test_window_batch_does_not_change_the_result(clip):
     image = torch.randn(1, 3, 96, 128)
     with torch.no_grad():

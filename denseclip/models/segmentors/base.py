@@ -26,6 +26,7 @@ with ``window_batch``, not with the window count.
 """
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 
@@ -38,6 +39,8 @@ from torch import Tensor
 
 from denseclip.models.text import Vocabulary
 from denseclip.registry import MODELS
+
+logger = logging.getLogger(__name__)
 
 # OpenAI CLIP's normalisation on the 0-255 scale, RGB (every harness's SegDataPreProcessor).
 CLIP_MEAN = (122.771, 116.746, 104.094)
@@ -167,6 +170,25 @@ class SlideSegmentor(BaseSegmentor):
         self.dtype = dtype
         self.resize_to = None if resize_to is None else tuple(resize_to)
         self.global_view = global_view
+
+    def warn_vocabulary_memory(self, num_queries: int, limit_gib: float = 1.0) -> float:
+        """Warn when a batch of windows' float32 scores for ``num_queries`` queries exceeds
+        ``limit_gib``; returns that size in GiB.
+
+        Scores are per query and pixel: each batch of ``window_batch`` windows holds
+        window_batch x Q x crop² x 4 bytes, and an H x W image's canvas Q x H x W x 4 more (a
+        2000-name vocabulary at 448² took +4.6 GB). ``window_batch`` bounds the first.
+        """
+        crop = self.slide_crop or 448
+        gib = self.window_batch * num_queries * crop * crop * 4 / 2 ** 30
+        if gib > limit_gib:
+            logger.warning(
+                '%s: %d text queries: each batch of %d windows of %d² holds %.1f GiB of float32 '
+                'scores, and an H x W image\'s canvas %d x H x W x 4 bytes more (%.1f GiB at '
+                '448²); lower window_batch to cut the first', type(self).__name__,
+                num_queries, self.window_batch, crop, gib, num_queries,
+                num_queries * 448 * 448 * 4 / 2 ** 30)
+        return gib
 
     # ----------------------------------------------------------------- what subclasses say
     def text_for(self, data_samples: Sequence[SegDataSample] | None = None

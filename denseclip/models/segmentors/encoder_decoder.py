@@ -128,6 +128,8 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
                                              *self.text_encoder.parameters()))
         key = (vocabulary.classes, weights, str(self.text_encoder.device))
         if self._text_cache is None or self._text_cache[0] != key:
+            if self._text_cache is None or self._text_cache[0][0] != key[0]:
+                self.warn_vocabulary_memory(len(self.query_names(vocabulary)))
             with torch.no_grad():
                 self._text_cache = (key, self.encode_text(vocabulary))
         return vocabulary, self._text_cache[1]

@@ -140,6 +140,7 @@ class OpenVocabSegmentor(SlideSegmentor):
             self._classifiers[key] = build_text_classifier(
                 self.text_encoder, None, vocabulary, self.templates,
                 model_id=self.backbone.source.identity)
+            self.warn_vocabulary_memory(len(vocabulary.queries))
         self.classifier = self._classifiers[key]
         if hasattr(self.patch_refiner, 'set_classifier'):
             self.patch_refiner.set_classifier(self.classifier)
