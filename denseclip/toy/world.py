@@ -11,6 +11,7 @@ grass under the sky."``.
 Everything is drawn from one ``numpy.random.Generator`` seeded by the caller, so a seed fixes
 the image, the label map and the caption. A 224x224 scene takes a few milliseconds.
 """
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -44,6 +45,11 @@ TOY_PALETTE: Tuple[Tuple[int, int, int], ...] = tuple(rgb for _, rgb in THING_ST
     (150, 200, 240), (60, 150, 50), (30, 90, 150), (220, 190, 130))  # sky, grass, water, sand
 # Prompt templates the toy CLIP sees during training for single-class captions; dense methods
 # evaluated on the toy world should use these (the toy text tower never saw ImageNet prompts).
+# The generator's version: bump it with any change to what generate_scene draws (the pinned
+# digest of tests/test_toy/test_world.py fails until both are updated). A split on disk records
+# it, with a digest of its first scene made by the installed libraries (scene_digest), and is
+# regenerated when either differs (denseclip.datasets.toy.ensure_toy_split).
+WORLD_VERSION = 2
 TOY_TEMPLATES = ('a photo of a {}.', 'a picture of a {}.', 'an image of a {}.', 'a {}.',
                  'a photo of the {}.', 'a rendering of a {}.')
 # Angle of the first vertex of an upright shape (y grows downwards): apex up, sides level.
@@ -247,6 +253,15 @@ def generate_scene(seed: int, size: int = 224, num_objects: Optional[int] = None
 def scene_seed(seed: int, index: int) -> int:
     """Seed of scene ``index`` of a split seeded by ``seed`` (independent streams)."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def scene_digest(seed: int, size: int = 224) -> str:
+    """sha256 of ``generate_scene(seed, size)``'s image and label bytes: equal exactly when this
+    code and the installed numpy / scikit-image / Pillow draw the same scene."""
+    scene = generate_scene(seed, size)
+    digest = hashlib.sha256(np.ascontiguousarray(scene.image).tobytes())
+    digest.update(np.ascontiguousarray(scene.label).tobytes())
+    return digest.hexdigest()
 
 
 def write_split(root: str, num_images: int, seed: int = 0, size: int = 224,
