@@ -32,7 +32,8 @@ def test_write_replaces_only_between_the_markers(toy_table, tmp_path):
     doc = tmp_path / 'doc.md'
     doc.write_text('before\n<!-- toy-table:start -->\nold\nrows\n<!-- toy-table:end -->\nafter\n')
     toy_table.replace_between(doc, 'toy-table', 'new')
-    assert doc.read_text() == 'before\n<!-- toy-table:start -->\nnew\n<!-- toy-table:end -->\nafter\n'
+    assert doc.read_text() == ('before\n<!-- toy-table:start -->\nnew\n'
+                               '<!-- toy-table:end -->\nafter\n')
     with pytest.raises(ValueError, match='no <!-- toy-summary:start -->'):
         toy_table.replace_between(doc, 'toy-summary', 'x')
     results = {'sclip': dict(mIoU=1.234, mIoU_seen=2, mIoU_unseen=3, hIoU=4, aAcc=5)}
