@@ -8,19 +8,10 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 model = dict(
-    backbone=dict(
-        dense=dict(type='ClearCLIPAttention'),
-        pretrained='openai',  # create_model('ViT-B/16', 'openai')
-        pos_interp='scale_factor'),  # interpolate_pos_encoding (+0.1)
     # name_path of cfg_coco_object.py
     vocabulary=('{{fileDirname}}/../../denseclip/datasets/vocabularies/'
                 'clearclip/cls_coco_object.txt'),
-    slide_crop=448,  # clearclip_segmentor.py default
-    slide_stride=224,  # clearclip_segmentor.py default
-    logit_scale=50,  # clearclip_segmentor.py default
     prob_thd=0.4,  # cfg_coco_object.py
-    area_thd=None,
-    refiner=None,  # no PAMR in ClearCLIP
 )
 test_pipeline = [
     dict(type='LoadImageFromFile'),

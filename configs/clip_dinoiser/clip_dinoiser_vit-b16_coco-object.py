@@ -9,30 +9,11 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 model = dict(
-    backbone=dict(
-        dense=dict(type='MaskCLIPAttention'),  # MaskClip.extract_v
-        pretrained='laion2b_s34b_b88k',  # maskclip.yaml decode_head.pretrained
-        pos_interp='size'),  # MaskClip.resize_pos_embed
     # COCOObjectDataset.CLASSES of segmentation/datasets/coco_object.py
     vocabulary=('{{fileDirname}}/../../denseclip/datasets/vocabularies/'
                 'clip_dinoiser/cls_coco_object.txt'),
-    slide_crop=448,  # coco.py test_cfg crop_size=(448, 448)
-    slide_stride=224,  # coco.py test_cfg stride=(224, 224)
-    pad_to_patch=True,  # make_input_divisible
-    window_softmax=True,  # slide over MaskClipHead.cls_seg probabilities
-    logit_scale=100,  # MaskClipHead.cls_seg
-    prob_thd=0.0,  # argmax, no threshold
-    area_thd=None,
     feature_refiner=dict(
-        type='CLIPDINOiserRefiner',
-        in_channels=768,
-        proj_channels=256,  # in_dim: 256
-        gamma=0.2,  # gamma: 0.2
-        apply_found=True,  # main_eval.py: apply_found for 'voc' and 'coco_object'
-        found_delta=0.99,  # delta: 0.99
-        checkpoint='checkpoints/clip_dinoiser/last.pt',  # the released heads (see the harness)
-        guidance_block=-3),  # feats_idx: -3
-    refiner=None,
+        apply_found=True),  # main_eval.py: apply_found for 'voc' and 'coco_object'
 )
 test_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -9,21 +9,9 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 model = dict(
-    backbone=dict(
-        dense=dict(type='CLIPtraseAttention'),  # block 12 self_qk_weight
-        pretrained='openai',  # clip_utils.load('ViT-B/16')
-        pos_interp='scale_factor'),  # interpolate_pos_encoding (+0.1)
     # dataset_info['COCO171_val'] labels (equal to CLIP-DINOiser's file)
     vocabulary=('{{fileDirname}}/../../denseclip/datasets/vocabularies/'
                 'clip_dinoiser/cls_coco_stuff.txt'),
-    slide_crop=0,  # one pass per image
-    logit_scale=100,  # clip.logit_scale.exp()
-    prob_thd=0.0,  # argmax, no threshold
-    area_thd=None,
-    # self_clip: the [CLS] product is for VOC20 only
-    patch_refiner=dict(type='CLIPtraseRegionRefiner', mode='vote', preset=224,
-                       cls_product=False),
-    refiner=None,
 )
 test_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -10,21 +10,11 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 model = dict(
-    backbone=dict(
-        dense=dict(type='CLIPtraseAttention'),  # block 12 self_qk_weight
-        pretrained='openai',  # clip_utils.load('ViT-B/16')
-        pos_interp='scale_factor'),  # interpolate_pos_encoding (+0.1)
     # dataset_info['VOC20'] labels
     vocabulary=('{{fileDirname}}/../../denseclip/datasets/vocabularies/'
                 'cliptrase/cls_voc20.txt'),
-    slide_crop=0,  # one pass per image
-    logit_scale=100,  # clip.logit_scale.exp()
-    prob_thd=0.0,  # argmax, no threshold
-    area_thd=None,
     # self_clip: dataset == 'VOC20' multiplies the patch logits by the [CLS] logits
-    patch_refiner=dict(type='CLIPtraseRegionRefiner', mode='vote', preset=224,
-                       cls_product=True),
-    refiner=None,
+    patch_refiner=dict(cls_product=True),
 )
 test_pipeline = [
     dict(type='LoadImageFromFile'),

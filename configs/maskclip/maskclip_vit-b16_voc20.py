@@ -10,18 +10,9 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 model = dict(
-    backbone=dict(
-        dense=dict(type='MaskCLIPAttention'),
-        pretrained='openai',  # OpenAI ViT-B/16, converted by convert_clip_weights.py
-        pos_interp='size'),  # bicubic to the target grid
     # prompt_engineering.py class list of voc20 (MaskCLIP's own names)
     vocabulary=('{{fileDirname}}/../../denseclip/datasets/vocabularies/'
                 'maskclip/cls_voc20.txt'),
-    slide_crop=0,  # test_cfg mode='whole'
-    logit_scale=40,  # irrelevant to the argmax (no temperature)
-    prob_thd=0.0,  # argmax of the cosine
-    area_thd=None,
-    refiner=None,  # no PAMR; no key smoothing / prompt denoising
 )
 test_pipeline = [
     dict(type='LoadImageFromFile'),

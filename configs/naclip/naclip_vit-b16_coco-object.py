@@ -9,20 +9,10 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 model = dict(
-    backbone=dict(
-        dense=dict(type='NACLIPAttention', sigma=5.0),  # gaussian_std=5
-        pretrained='openai',  # clip.load('ViT-B/16')
-        pos_interp='scale_factor'),  # interpolate_pos_encoding (+0.1)
     # name_path of cfg_coco_object.py (byte-identical to SCLIP's)
     vocabulary=('{{fileDirname}}/../../denseclip/datasets/vocabularies/'
                 'sclip/cls_coco_object.txt'),
-    slide_crop=224,  # naclip.py default
-    slide_stride=112,  # naclip.py default
-    logit_scale=40,  # naclip.py default
     prob_thd=0.1,  # cfg_coco_object.py
-    area_thd=None,
-    # PAMR on: test_all.sh `... on` sets pamr_steps=10; naclip.py pamr_stride
-    refiner=dict(type='PAMRRefiner', num_iter=10, dilations=(8, 16)),
 )
 test_pipeline = [
     dict(type='LoadImageFromFile'),

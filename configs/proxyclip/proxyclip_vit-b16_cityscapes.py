@@ -9,27 +9,10 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 model = dict(
-    backbone=dict(
-        dense=dict(
-            type='ProxyCLIPAttention',
-            # vfm_model='dino': torch.hub dino_vitb8
-            proxy=dict(type='DINOProxy', model='vit_base_patch8_224.dino', pretrained='timm',
-                       pos_interp='scale_factor'),
-            beta=1.2,  # ProxyCLIPSegmentation default
-            gamma=3.0),  # ProxyCLIPSegmentation default
-        pretrained='openai',  # create_model('ViT-B/16', pretrained='openai')
-        pos_interp='scale_factor'),  # interpolate_pos_encoding (+0.1)
     # name_path of cfg_city_scapes.py (byte-identical to sclip/cls_city_scapes.txt)
     vocabulary=('{{fileDirname}}/../../denseclip/datasets/vocabularies/'
                 'sclip/cls_city_scapes.txt'),
     slide_crop=224,  # cfg_city_scapes.py
-    slide_stride=112,  # cfg_city_scapes.py
-    pad_to_patch=True,  # compute_padsize(H, W, 56)
-    pad_multiple=56,
-    logit_scale=40,  # ProxyCLIPSegmentation default
-    prob_thd=0.0,  # ProxyCLIPSegmentation default
-    area_thd=None,
-    refiner=None,  # no PAMR in ProxyCLIP
 )
 test_pipeline = [
     dict(type='LoadImageFromFile'),

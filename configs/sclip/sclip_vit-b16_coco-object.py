@@ -8,19 +8,11 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 model = dict(
-    backbone=dict(
-        dense=dict(type='SCLIPAttention'),
-        pretrained='openai',  # clip.load('ViT-B/16')
-        pos_interp='scale_factor'),  # interpolate_pos_encoding (+0.1)
     # name_path of cfg_coco_object.py
     vocabulary=('{{fileDirname}}/../../denseclip/datasets/vocabularies/'
                 'sclip/cls_coco_object.txt'),
-    slide_crop=224,  # clip_segmentor.py default
-    slide_stride=112,  # clip_segmentor.py default
     logit_scale=50,  # cfg_coco_object.py
     prob_thd=0.1,  # cfg_coco_object.py
-    area_thd=None,  # clip_segmentor.py default
-    refiner=None,  # PAMR off (pamr_steps=0)
 )
 test_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -9,19 +9,9 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 model = dict(
-    backbone=dict(
-        dense=dict(type='SCLIPAttention'),
-        pretrained='openai',  # clip.load('ViT-B/16')
-        pos_interp='scale_factor'),  # interpolate_pos_encoding (+0.1)
     # name_path of cfg_context59.py
     vocabulary=('{{fileDirname}}/../../denseclip/datasets/vocabularies/'
                 'sclip/cls_context59.txt'),
-    slide_crop=224,  # clip_segmentor.py default
-    slide_stride=112,  # clip_segmentor.py default
-    logit_scale=40,  # clip_segmentor.py default
-    prob_thd=0.0,  # clip_segmentor.py default
-    area_thd=None,  # clip_segmentor.py default
-    refiner=None,  # PAMR off (pamr_steps=0)
 )
 test_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -11,18 +11,12 @@ _base_ = [
 ]
 model = dict(
     backbone=dict(
-        dense=dict(type='VanillaAttention'),
-        pretrained='openai',  # clip.load('ViT-B/16')
-        pos_interp='scale_factor'),  # interpolate_pos_encoding (+0.1)
+        dense=dict(type='VanillaAttention')),
     # name_path of cfg_context60.py
     vocabulary=('{{fileDirname}}/../../denseclip/datasets/vocabularies/'
                 'sclip/cls_context60.txt'),
-    slide_crop=224,  # clip_segmentor.py default
-    slide_stride=112,  # clip_segmentor.py default
     logit_scale=50,  # cfg_context60.py
     prob_thd=0.1,  # cfg_context60.py
-    area_thd=None,  # clip_segmentor.py default
-    refiner=None,  # PAMR off (pamr_steps=0)
 )
 test_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -256,3 +256,39 @@ def test_settings_equal_the_reference(leaf):
             got = _get(cfg, PATHS[name])
             got = dict(got, dilations=tuple(got['dilations'])) if isinstance(got, dict) else got
             assert got == value, f'{leaf}: {name} = {got!r}, expected {value!r}'
+
+
+def _stated(call: ast.Call) -> dict:
+    """The keyword tree of a ``dict(...)`` call in a config's source (leaves: True)."""
+    out = {}
+    for kw in call.keywords:
+        nested = isinstance(kw.value, ast.Call) and getattr(kw.value.func, 'id', '') == 'dict'
+        out[kw.arg] = _stated(kw.value) if nested else True
+    return out
+
+
+@pytest.mark.parametrize('leaf', [f'{m}/{m}_vit-b16_{b}.py' for m in METHODS for b in BENCHMARKS])
+def test_benchmark_leaves_state_only_what_their_dataset_changes(leaf, tmp_path):
+    """One source of truth (DESIGN.md §4): a model setting a benchmark leaf states differs
+    from the value of its harness and dataset bases alone; editing a harness value changes
+    every benchmark that does not override it."""
+    source = (CONFIGS / leaf).read_text()
+    tree = ast.parse(source)
+    bases = next(ast.literal_eval(node.value) for node in tree.body
+                 if isinstance(node, ast.Assign) and node.targets[0].id == '_base_')
+    model = next(node.value for node in tree.body
+                 if isinstance(node, ast.Assign) and node.targets[0].id == 'model')
+    only_bases = tmp_path / 'bases.py'
+    only_bases.write_text(f'_base_ = {[str((CONFIGS / leaf).parent / b) for b in bases]!r}\n')
+    base = Config.fromfile(str(only_bases)).model.to_dict()
+    full = Config.fromfile(str(CONFIGS / leaf)).model.to_dict()
+
+    def check(stated: dict, ours: dict, theirs: dict, key: str) -> None:
+        for name, sub in stated.items():
+            if isinstance(sub, dict) and isinstance(theirs.get(name), dict):
+                check(sub, ours[name], theirs[name], f'{key}.{name}')
+            else:
+                assert ours[name] != theirs.get(name, object()), (
+                    f'{leaf}: {key}.{name} = {ours[name]!r} restates its bases')
+
+    check(_stated(model), full, base, 'model')
