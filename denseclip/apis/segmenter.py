@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
+from denseclip.models.segmentors import CLIP_MEAN, CLIP_STD
 from denseclip.models.text import Vocabulary
 from denseclip.registry import MODELS
 from denseclip.utils.image import load_image
@@ -178,8 +179,8 @@ class OpenVocabSegmenter:
             size = (int(W * scale + 0.5), int(H * scale + 0.5))
             resized = cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR)
         tensor = torch.from_numpy(resized).permute(2, 0, 1).float()[None].to(self.device)
-        mean = torch.tensor([122.771, 116.746, 104.094], device=self.device).view(1, 3, 1, 1)
-        std = torch.tensor([68.501, 66.632, 70.323], device=self.device).view(1, 3, 1, 1)
+        mean = torch.tensor(CLIP_MEAN, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(CLIP_STD, device=self.device).view(1, 3, 1, 1)
         with torch.inference_mode():
             logits = self.segmentor.inference((tensor - mean) / std, (H, W))
             probs, labels = self.segmentor.postprocess(logits[0])
