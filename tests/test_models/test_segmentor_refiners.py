@@ -134,6 +134,40 @@ def test_patch_refiner_gets_the_vocabulary_and_refines_each_window(clip, monkeyp
     assert seg.patch_refiner.query_to_class.tolist() == [0, 1]
 
 
+def test_cls_feats_are_the_last_blocks_cls_and_nothing_reruns_a_block(clip):
+    """DenseOutput.cls_feats: for CLIP's own attention, CLIP's image embedding; CLIPtrase's
+    [CLS] product reads it, so the dense last block runs once per window batch."""
+    vanilla = make_segmentor(clip, dense='VanillaAttention')
+    image = torch.randn(2, 3, 64, 64)  # the tiny CLIP's own 64 x 64: no position resampling
+    with torch.no_grad():
+        torch.testing.assert_close(vanilla.backbone.forward_dense(image).cls_feats,
+                                   clip.encode_image(image), atol=1e-5, rtol=1e-5)
+    seg = make_segmentor(clip, dense='CLIPtraseAttention', slide_crop=0,
+                         patch_refiner=dict(type='CLIPtraseRegionRefiner', cls_product=True))
+    calls = []
+    hook = seg.backbone.dense.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        with torch.no_grad():
+            seg.inference(image[:1], (64, 64))
+    finally:
+        hook.remove()
+    assert len(calls) == 1
+    with torch.no_grad():
+        dense = seg.backbone.forward_dense(image)
+        block = seg.backbone.blocks[-1]
+        cls = seg.backbone.dense(block, dense.tokens[-1], dense.grid)[:, 0]  # a rerun, here
+        want = F.normalize(seg.backbone.visual.ln_post(cls) @ seg.backbone.visual.proj, dim=-1)
+        torch.testing.assert_close(seg.patch_refiner.cls_logits(dense),
+                                   want @ seg.classifier.embeddings.T, atol=1e-5, rtol=1e-5)
+
+
+def test_refiners_follow_their_slots_protocol(clip):
+    with pytest.raises(TypeError, match=r'patch_refiner: PAMRRefiner is not a PatchRefiner'):
+        make_segmentor(clip, patch_refiner=dict(type='PAMRRefiner'))
+    with pytest.raises(TypeError, match=r'refiner: KSPDRefiner is not a ScoreRefiner'):
+        make_segmentor(clip, refiner=dict(type='KSPDRefiner'))
+
+
 def test_kspd_refiner_uses_the_same_passes_keys(clip):
     seg = make_segmentor(clip, slide_crop=0,
                          patch_refiner=dict(type='KSPDRefiner', ks_thresh=1.0, pd_thresh=0.3))

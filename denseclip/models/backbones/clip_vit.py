@@ -39,6 +39,9 @@ class DenseOutput:
             x1..x4 or fpn1..fpn4; CLIPViT's maps after its earlier ``out_indices`` blocks, e.g.
             CAT-Seg's guidance); empty by default.
         global_feats: (B, E) image embedding in the joint space (DenseCLIP's g), or None.
+        cls_feats: (B, E) the [CLS] token leaving the dense last block, in the joint space
+            (ln_post, proj), for refiners that score it (CLIPtrase's [CLS] product); None
+            where the method computes none.
     """
 
     feats: Tensor
@@ -47,6 +50,7 @@ class DenseOutput:
     images: Tensor
     levels: tuple[Tensor, ...] = ()
     global_feats: Tensor | None = None
+    cls_feats: Tensor | None = None
 
 
 def load_clip_model(model: str | os.PathLike | CLIP | None,
@@ -179,11 +183,12 @@ class CLIPViT(BaseModule):
         """Dense features with what refiners and heads need: the trunk's tokens, the maps
         after the ``out_indices`` blocks before the last (``levels``) and the input."""
         tokens, grid = self.trunk(images)
-        patches, out_grid = self.dense.dense_forward(self.blocks, tokens, grid, images)
+        patches, out_grid, cls = self.dense.dense_forward(self.blocks, tokens, grid, images)
         levels = tuple(self.patch_map(tokens[i + 1], grid) for i in self.out_indices
                        if i < len(self.blocks) - 1)
+        cls_feats = None if cls is None else self.visual.ln_post(cls) @ self.visual.proj
         return DenseOutput(feats=self.project(patches, out_grid), grid=grid, tokens=tokens,
-                           images=images, levels=levels)
+                           images=images, levels=levels, cls_feats=cls_feats)
 
     def encode_dense(self, images: Tensor) -> Tensor:
         """Dense joint-space features.
@@ -210,6 +215,6 @@ class CLIPViT(BaseModule):
         tokens, grid = self.trunk(images)
         maps = [self.patch_map(t, grid) for t in tokens[1:]]  # after blocks 0..L-2
         if self.out_indices[-1] == len(self.blocks) - 1:
-            patches, out_grid = self.dense.dense_forward(self.blocks, tokens, grid, images)
+            patches, out_grid, _ = self.dense.dense_forward(self.blocks, tokens, grid, images)
             maps.append(patches.transpose(1, 2).reshape(images.shape[0], -1, *out_grid))
         return tuple(maps[i] for i in self.out_indices)

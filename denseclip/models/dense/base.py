@@ -97,7 +97,7 @@ class DenseAttention(nn.Module):
         return z
 
     def dense_forward(self, blocks: nn.ModuleList, tokens: list[Tensor], grid: Grid,
-                      images: Tensor) -> tuple[Tensor, Grid]:
+                      images: Tensor) -> tuple[Tensor, Grid, Tensor | None]:
         """Patch tokens leaving the modified last block, and their grid.
 
         The backbone calls this; methods that need more than the last block's input (a proxy
@@ -111,9 +111,11 @@ class DenseAttention(nn.Module):
             images: the (B, 3, H, W) input.
 
         Returns:
-            (B, N', D) patch tokens and their (h', w') grid (N' = h'*w').
+            (B, N', D) patch tokens, their (h', w') grid (N' = h'*w') and the (B, D) [CLS]
+            token leaving the block (None for a method that computes none).
         """
-        return self(blocks[-1], tokens[-1], grid)[:, NUM_PREFIX_TOKENS:], grid
+        out = self(blocks[-1], tokens[-1], grid)
+        return out[:, NUM_PREFIX_TOKENS:], grid, out[:, 0]
 
     def extra_repr(self) -> str:
         return f'residual={self.residual}, ffn={self.ffn}'

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from denseclip.models.refiner_protocols import PatchRefiner
 from denseclip.registry import MODELS
 
 from .base import NUM_PREFIX_TOKENS, DenseAttention, Grid, block_qkv
@@ -183,7 +184,7 @@ def relabel_logits(logits: Tensor, classes: Tensor, query_to_class: Tensor) -> T
 
 
 @MODELS.register_module()
-class CLIPtraseRegionRefiner(nn.Module):
+class CLIPtraseRegionRefiner(PatchRefiner):
     """CLIPtrase's cluster-region step, as a patch refiner of the segmentor.
 
     ``forward(logits, dense, backbone)`` takes a window batch's patch cosine logits and returns
@@ -237,17 +238,14 @@ class CLIPtraseRegionRefiner(nn.Module):
         self.embeddings = classifier.embeddings
         self.query_to_class = classifier.query_to_class
 
-    def cls_logits(self, dense: DenseOutput, backbone: CLIPViT) -> Tensor:
-        """(B, Q) cosine of the last block's [CLS] output with the text queries.
-
-        The backbone's dense last block is run again on its input tokens to get the [CLS]
-        output, which ``dense_forward`` drops.
-        """
-        block = backbone.blocks[-1]
-        x = dense.tokens[-1].to(block.attn.in_proj_weight.dtype)
-        cls = backbone.dense(block, x, dense.grid)[:, 0]  # (B, D)
-        cls = F.normalize(backbone.visual.ln_post(cls) @ backbone.visual.proj, dim=-1)
-        return cls.float() @ self.embeddings.float().T  # (B, Q)
+    def cls_logits(self, dense: DenseOutput) -> Tensor:
+        """(B, Q) cosine of the last block's [CLS] output (``dense.cls_feats``, projected)
+        with the text queries."""
+        if dense.cls_feats is None:
+            raise ValueError('CLIPtraseRegionRefiner: cls_product needs the [CLS] token of the '
+                             'last block, which this dense method does not compute')
+        cls = F.normalize(dense.cls_feats.float(), dim=-1)
+        return cls @ self.embeddings.float().T  # (B, Q)
 
     def forward(self, logits: Tensor, dense: DenseOutput, backbone: CLIPViT) -> Tensor:
         """(B, Q, h, w) patch cosine logits -> (B, Q, H, W) (or the input if nothing
@@ -258,7 +256,7 @@ class CLIPtraseRegionRefiner(nn.Module):
         if self.cls_product:
             # Deviation: the script multiplies 100·cos by 100·cos; the positive 1e4 is dropped
             # (argmax and votes are unchanged).
-            logits = logits * self.cls_logits(dense, backbone)[:, :, None, None]
+            logits = logits * self.cls_logits(dense)[:, :, None, None]
         block = backbone.blocks[-2]
         w = cliptrase_correlation(block, dense.tokens[-2].to(block.attn.in_proj_weight.dtype))
         size = tuple(dense.images.shape[-2:])

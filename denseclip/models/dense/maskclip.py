@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from denseclip.models.refiner_protocols import PatchRefiner
 from denseclip.registry import MODELS
 
 from .base import DenseAttention, Grid
@@ -70,7 +71,7 @@ def kspd_refine(logits: Tensor, keys: Tensor | None, *, ks_thresh: float = 1.0,
 
 
 @MODELS.register_module()
-class KSPDRefiner(nn.Module):
+class KSPDRefiner(PatchRefiner):
     """:func:`kspd_refine` as a patch refiner of the segmentor (``patch_refiner=``): the keys
     are the backbone's ``patch_keys`` of the same forward pass.
 

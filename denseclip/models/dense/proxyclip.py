@@ -83,7 +83,7 @@ class ProxyCLIPAttention(DenseAttention):
         return ((pixels - self._proxy_mean) / self._proxy_std).to(images.dtype)
 
     def dense_forward(self, blocks: nn.ModuleList, tokens: list[Tensor], grid: Grid,
-                      images: Tensor) -> tuple[Tensor, Grid]:
+                      images: Tensor) -> tuple[Tensor, Grid, None]:
         feats = self.proxy(self.proxy_images(images))  # (B, C, I, J)
         B, _, I, J = feats.shape
         block = blocks[-1]
@@ -101,7 +101,7 @@ class ProxyCLIPAttention(DenseAttention):
         v = v.reshape(B, nh, D // nh, I * J).transpose(2, 3)  # (B, nh, IJ, hd)
         f = feats.flatten(2).transpose(1, 2)  # (B, IJ, C)
         out = proxy_attention(f, v, self.beta, self.gamma)  # (B, nh, IJ, hd)
-        return block.ls_1(attn.out_proj(merge_heads(out))), (I, J)
+        return block.ls_1(attn.out_proj(merge_heads(out))), (I, J), None  # no [CLS] computed
 
     def extra_repr(self) -> str:
         return f'beta={self.beta}, gamma={self.gamma}'

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from denseclip.clip import load_state_dict_strict
 from denseclip.models.backbones.clip_vit import CLIPViT, DenseOutput
 from denseclip.models.dense.base import NUM_PREFIX_TOKENS, block_qkv, check_block, merge_heads
+from denseclip.models.refiner_protocols import FeatureRefiner
 from denseclip.registry import MODELS
 
 __all__ = ['block_ln2_output', 'clip_dinoiser_guidance', 'object_correlations',
@@ -212,7 +213,7 @@ def load_clip_dinoiser_heads(path: str | os.PathLike) -> dict[str, Tensor]:
 
 
 @MODELS.register_module()
-class CLIPDINOiserRefiner(nn.Module):
+class CLIPDINOiserRefiner(FeatureRefiner):
     """Correlation pooling of dense CLIP features, and the background head.
 
     The segmentor calls ``feats = refiner(feats, dense, backbone)`` on each batch of windows

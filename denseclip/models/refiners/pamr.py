@@ -17,8 +17,9 @@ from typing import Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
+from denseclip.models.refiner_protocols import ScoreRefiner
 from denseclip.registry import MODELS
 
 __all__ = ['pamr', 'PAMRRefiner']
@@ -110,7 +111,7 @@ def pamr(
 
 
 @MODELS.register_module()
-class PAMRRefiner(nn.Module):
+class PAMRRefiner(ScoreRefiner):
     """Registered wrapper around :func:`pamr`, holding its two settings.
 
     Args:

@@ -37,6 +37,7 @@ from mmseg.models.segmentors import BaseSegmentor
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
+from denseclip.models.refiner_protocols import ScoreRefiner, check_refiner
 from denseclip.models.text import Vocabulary
 from denseclip.registry import MODELS
 
@@ -123,8 +124,9 @@ class SlideSegmentor(BaseSegmentor):
         window_batch: windows per forward pass (bounds memory, not the window count).
         dtype: precision of the image path: ``'fp32'``; ``'bf16'`` (autocast, CPU or CUDA) or
             ``'fp16'`` (CUDA autocast). Upsampling, merging and softmax are float32.
-        refiner: config of a refiner applied to the merged scores at the original image size,
-            ``refiner(image, scores)``, e.g. ``dict(type='PAMRRefiner')`` (NACLIP).
+        refiner: a :class:`~denseclip.models.refiner_protocols.ScoreRefiner` config, applied
+            to the merged scores at the original image size, ``refiner(image, scores)``, e.g.
+            ``dict(type='PAMRRefiner')`` (NACLIP).
         resize_to: (h, w) the image is resized to (bilinear, aspect not kept) before the
             windows are cut (CAT-Seg: 640 x 640); None slides over the image as given.
         global_view: also score the whole image resized to one ``slide_crop`` window, and
@@ -157,7 +159,8 @@ class SlideSegmentor(BaseSegmentor):
                              'the global view is the image resized to one window')
         if dtype not in PRECISIONS:
             raise ValueError(f'{name}: dtype={dtype!r}; expected one of {sorted(PRECISIONS)}')
-        self.refiner = MODELS.build(refiner) if refiner is not None else None
+        self.refiner = check_refiner(MODELS.build(refiner) if refiner is not None else None,
+                                     ScoreRefiner, 'refiner')
         self.logit_scale = logit_scale
         self.prob_thd = prob_thd
         self.area_thd = area_thd

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from denseclip.models.backbones import DenseOutput
+from denseclip.models.refiner_protocols import FeatureRefiner, PatchRefiner, check_refiner
 from denseclip.models.text import (OpenCLIPTextEncoder, TextClassifier, Vocabulary,
                                    build_text_classifier)
 from denseclip.registry import MODELS
@@ -81,16 +82,18 @@ class OpenVocabSegmentor(SlideSegmentor):
             (ClearCLIP), ``'; '`` (ProxyCLIP).
         templates: prompt template set name or list.
         logit_scale: temperature of the softmax over queries.
-        feature_refiner: config of a module applied to each window batch's dense features
-            before the cosine, ``feature_refiner(feats, dense, backbone)`` with the backbone's
+        feature_refiner: a :class:`~denseclip.models.refiner_protocols.FeatureRefiner`
+            config, applied to each window batch's dense features before the cosine,
+            ``feature_refiner(feats, dense, backbone)`` with the backbone's
             :class:`DenseOutput`, e.g. ``dict(type='CLIPDINOiserRefiner', ...)``. With
-            ``window_softmax``, its ``override_background(probs, dense, backbone)``, if it has
-            one, edits the window probabilities (CLIP-DINOiser's FOUND override).
-        patch_refiner: config of a module applied to each window batch's patch-grid cosine
-            logits, ``patch_refiner(logits, dense, backbone)``; it may return them at the
-            window's size. E.g. ``dict(type='CLIPtraseRegionRefiner')``,
-            ``dict(type='KSPDRefiner')`` (MaskCLIP+). Its ``set_classifier(classifier)``, if it
-            has one, is called whenever the vocabulary changes.
+            ``window_softmax``, its ``override_background(probs, dense, backbone)`` edits the
+            window probabilities (CLIP-DINOiser's FOUND override).
+        patch_refiner: a :class:`~denseclip.models.refiner_protocols.PatchRefiner` config,
+            applied to each window batch's patch-grid cosine logits,
+            ``patch_refiner(logits, dense, backbone)``; it may return them at the window's
+            size. E.g. ``dict(type='CLIPtraseRegionRefiner')``, ``dict(type='KSPDRefiner')``
+            (MaskCLIP+). Its ``set_classifier(classifier)`` is called whenever the vocabulary
+            changes.
         window_softmax: average each window's class probabilities softmax(logit_scale·cos)
             instead of its raw cosine (CLIP-DINOiser runs mmseg's slide inference over softmax
             outputs); :meth:`postprocess` then takes the merged scores as probabilities.
@@ -115,9 +118,12 @@ class OpenVocabSegmentor(SlideSegmentor):
         # The frozen text tower of the backbone's CLIP (shared, not copied).
         self.text_encoder = OpenCLIPTextEncoder(clip=self.backbone.clip,
                                                 source=self.backbone.source)
-        self.feature_refiner = (MODELS.build(feature_refiner) if feature_refiner is not None
-                                else None)
-        self.patch_refiner = MODELS.build(patch_refiner) if patch_refiner is not None else None
+        self.feature_refiner = check_refiner(
+            MODELS.build(feature_refiner) if feature_refiner is not None else None,
+            FeatureRefiner, 'feature_refiner')
+        self.patch_refiner = check_refiner(
+            MODELS.build(patch_refiner) if patch_refiner is not None else None,
+            PatchRefiner, 'patch_refiner')
         self.templates = templates
         self.name_sep = name_sep
         self.window_softmax = window_softmax
@@ -142,7 +148,7 @@ class OpenVocabSegmentor(SlideSegmentor):
                 model_id=self.backbone.source.identity)
             self.warn_vocabulary_memory(len(vocabulary.queries))
         self.classifier = self._classifiers[key]
-        if hasattr(self.patch_refiner, 'set_classifier'):
+        if self.patch_refiner is not None:
             self.patch_refiner.set_classifier(self.classifier)
 
     def text_for(self, data_samples=None) -> tuple[Vocabulary, Tensor]:
@@ -219,9 +225,8 @@ class OpenVocabSegmentor(SlideSegmentor):
             logits = self.patch_refiner(logits, dense, self.backbone)
         if self.window_softmax:
             logits = torch.softmax(self.logit_scale * logits, dim=1)
-            override = getattr(self.feature_refiner, 'override_background', None)
-            if override is not None:
-                logits = override(logits, dense, self.backbone)
+            if self.feature_refiner is not None:
+                logits = self.feature_refiner.override_background(logits, dense, self.backbone)
         return logits
 
     def probabilities(self, logits: Tensor) -> Tensor:
