@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from denseclip.apis import OpenVocabSegmenter
-from denseclip.apis.segmenter import METHOD_SETTINGS
+from denseclip.apis import known_methods
 from denseclip.models.text import Vocabulary
 from denseclip.toy import TOY_CLASSES
 
@@ -41,7 +41,7 @@ def toy_config(method: str) -> Path:
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """``--method --model --pretrained --config --device``, shared by both demos."""
     group = parser.add_argument_group('model (default: the bundled toy CLIP)')
-    group.add_argument('--method', choices=sorted(METHOD_SETTINGS), default=None,
+    group.add_argument('--method', choices=known_methods(), default=None,
                        help='dense CLIP method (default: sclip); not with --config')
     group.add_argument('--model', default=None,
                        help='open_clip model name or model-config JSON, e.g. ViT-B-16; alone it '

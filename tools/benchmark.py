@@ -108,14 +108,13 @@ def build_segmentor(args: argparse.Namespace, dtype: str, window_batch: int):
     import torch
 
     import denseclip  # noqa: F401  (registration)
-    from denseclip.apis.segmenter import METHOD_SETTINGS
-    from denseclip.models.dense import METHODS
+    from denseclip.apis.dense_clip import dense_method_kwargs, method_config
     from denseclip.models.segmentors import OpenVocabSegmentor
 
     names, templates = vocabulary(args)
-    settings = METHOD_SETTINGS.get(args.method, {})
+    settings = method_config(args.method).model
     backbone = dict(type='CLIPViT', model=args.model, pretrained=args.pretrained,
-                    **copy.deepcopy(METHODS[args.method]))
+                    **dense_method_kwargs(args.method))
     torch.manual_seed(0)
     seg = OpenVocabSegmentor(backbone=backbone, templates=templates,
                              logit_scale=settings.get('logit_scale', 40.0),
@@ -243,7 +242,6 @@ def worker_image(args: argparse.Namespace, path: str, out_dir: Path) -> dict:
     """Time one path over the toy images; save its logits and labels for the comparison."""
     import torch
 
-    from denseclip.apis.segmenter import METHOD_SETTINGS
     from denseclip.models.segmentors import slide_windows
     from denseclip.utils.perf import MemoryMeter, count_flops, time_runs
 
@@ -252,7 +250,7 @@ def worker_image(args: argparse.Namespace, path: str, out_dir: Path) -> dict:
     seg = build_segmentor(args, dtype, 1 if reference else args.window_batch)
     images = toy_images(args)
     size = (args.size, args.size)
-    pad = METHOD_SETTINGS.get(args.method, {}).get('pad_to_patch', False)
+    pad = seg.pad_to_patch
     canvas_add = 'slice' if path == 'reference_slice' else 'pad'
     results: list[tuple] = []
 
@@ -295,15 +293,14 @@ def worker_memory(args: argparse.Namespace) -> dict:
     """Peak memory of one (image size, window batch) run of the segmentor or the reference."""
     import torch
 
-    from denseclip.apis.segmenter import METHOD_SETTINGS
     from denseclip.models.segmentors import slide_windows
     from denseclip.utils.perf import MemoryMeter, synchronize
 
     width, height = args.mem_size
     reference = args.mem_path == 'reference'
-    pad = METHOD_SETTINGS.get(args.method, {}).get('pad_to_patch', False)
     seg = build_segmentor(args, 'fp32' if reference else args.dtype,
                           1 if reference else args.window_batch)
+    pad = seg.pad_to_patch
     image = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(0))
     image = image.to(args.device)
 
@@ -938,7 +935,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     mode.add_argument('--infer', default=None, metavar='METHOD',
                       help='test-time predict of a trained method (or config file) per '
                       'vocabulary size')
-    p.add_argument('--method', default='sclip', help='a dense method name (METHODS)')
+    p.add_argument('--method', default='sclip',
+                   help='a dense method name (denseclip.apis.known_methods())')
     p.add_argument('--model', default='ViT-B-16', help='open_clip name or model JSON')
     p.add_argument('--pretrained', default=None, help='weights file or tag (default random)')
     p.add_argument('--vocab', choices=('ade20k', 'toy'), default=None,

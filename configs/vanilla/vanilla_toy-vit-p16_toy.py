@@ -2,7 +2,7 @@
 # patches, 4 layers of width 128) in SCLIP's harness (clip_segmentor.py@b56bd30 defaults), with
 # the toy CLIP's own templates and the toy class names. The toy world has no background class.
 _base_ = [
-    '../_base_/models/sclip_harness.py',
+    '../_base_/models/vanilla_harness.py',
     '../_base_/models/toy_clip.py',
     '../_base_/datasets/toy.py',
     '../_base_/default_runtime.py',
@@ -10,8 +10,7 @@ _base_ = [
 model = dict(
     backbone=dict(
         model={{_base_.toy_clip_model}},
-        pretrained={{_base_.toy_clip_weights}},
-        dense=dict(type='VanillaAttention')),
+        pretrained={{_base_.toy_clip_weights}}),
     vocabulary={{_base_.toy_vocabulary}},
     templates={{_base_.toy_templates}},
     slide_crop=224,  # clip_segmentor.py default: one window per 224x224 scene

@@ -5,13 +5,11 @@
 # notes §2.2-§2.3).
 # Published mIoU: none in the reference notes (model_zoo.md).
 _base_ = [
-    '../_base_/models/sclip_harness.py',
+    '../_base_/models/vanilla_harness.py',
     '../_base_/datasets/context60.py',
     '../_base_/default_runtime.py',
 ]
 model = dict(
-    backbone=dict(
-        dense=dict(type='VanillaAttention')),
     # name_path of cfg_context60.py
     vocabulary=('{{fileDirname}}/../../denseclip/datasets/vocabularies/'
                 'sclip/cls_context60.txt'),

@@ -1,7 +1,7 @@
-from .dense_clip import build_dense_clip
 from denseclip.utils.image import load_image
 
-from .segmenter import METHOD_SETTINGS, OpenVocabSegmenter, SegmentationResult
+from .dense_clip import build_dense_clip, known_methods
+from .segmenter import OpenVocabSegmenter, SegmentationResult
 
-__all__ = ['build_dense_clip', 'OpenVocabSegmenter', 'SegmentationResult', 'METHOD_SETTINGS',
+__all__ = ['build_dense_clip', 'OpenVocabSegmenter', 'SegmentationResult', 'known_methods',
            'load_image']

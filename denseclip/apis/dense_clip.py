@@ -1,30 +1,50 @@
 """``build_dense_clip``: a CLIP image tower whose ``encode_dense`` gives patch embeddings."""
 from __future__ import annotations
 
-import copy
 import os
+from pathlib import Path
 
+from mmengine.config import Config
 from open_clip.modified_resnet import ModifiedResNet
 
 from denseclip.clip import load_clip
 from denseclip.models.backbones import CLIPResNet, CLIPViT
-from denseclip.models.dense import METHODS
 
 # ResNet CLIPs have one dense path (MaskCLIP's v/c projections); these names select it.
 RESNET_METHODS = ('vanilla', 'maskclip')
+# Each method's harness config (configs/_base_/models/<method>_harness.py) is the one source
+# of its settings: the benchmark configs inherit it, the Python API and demos read it.
+HARNESSES = Path(__file__).resolve().parents[2] / 'configs' / '_base_' / 'models'
+
+
+def known_methods() -> list[str]:
+    """The ``method=`` names: every ``<method>_harness.py``."""
+    return sorted(p.name[:-len('_harness.py')] for p in HARNESSES.glob('*_harness.py'))
+
+
+def method_config(method: str) -> Config:
+    """The harness config of ``method`` (its ``model`` and the API's ``short_side``)."""
+    path = HARNESSES / f'{method}_harness.py'
+    if not path.is_file():
+        if not HARNESSES.is_dir():
+            raise FileNotFoundError(
+                f'{HARNESSES} not found: the methods\' settings are read from the repository\'s '
+                'configs/; install denseclip from its repository (pip install -e .)')
+        raise KeyError(f'method={method!r} is not a dense method; known: {known_methods()}')
+    return Config.fromfile(str(path))
 
 
 def dense_method_kwargs(method: str, proxy: dict | None = None) -> dict:
-    """The :class:`CLIPViT` arguments of dense ``method`` (:data:`METHODS`), a copy.
+    """The :class:`CLIPViT` arguments of dense ``method``: its harness backbone's last-block
+    attention and position-embedding interpolation, a copy.
 
     Args:
-        method: a dense method name.
+        method: a dense method name (:func:`known_methods`).
         proxy: ProxyCLIP's proxy config replacing its default (e.g. ``dict(type='DINOProxy',
             model=..., pretrained='/path')``); refused for any other method.
     """
-    if method not in METHODS:
-        raise KeyError(f'method={method!r} is not a dense method; known: {sorted(METHODS)}')
-    kwargs = copy.deepcopy(METHODS[method])
+    backbone = method_config(method).model.backbone.to_dict()
+    kwargs = {k: v for k, v in backbone.items() if k not in ('type', 'model', 'pretrained')}
     if proxy is not None:
         if kwargs.get('dense', {}).get('type') != 'ProxyCLIPAttention':
             raise ValueError(f'proxy= is a ProxyCLIP setting; method={method!r}')
@@ -41,8 +61,8 @@ def build_dense_clip(model: str | os.PathLike | None = 'ViT-B-16',
         model: open_clip model name, model-config JSON path, or None to infer the architecture
             from an OpenAI-format state dict given as ``pretrained``.
         pretrained: open_clip tag, local weights file, or None (random weights).
-        method: a key of :data:`denseclip.models.dense.METHODS` (``'vanilla'``, ``'maskclip'``,
-            ``'sclip'``, ...).
+        method: a dense method (:func:`known_methods`: ``'vanilla'``, ``'maskclip'``,
+            ``'sclip'``, ...), whose harness config gives the backbone's settings.
         proxy: ProxyCLIP's proxy (see :func:`dense_method_kwargs`), as
             ``OpenVocabSegmenter(..., proxy=...)`` takes it.
         **overrides: :class:`CLIPViT` arguments replacing the method's defaults, e.g.

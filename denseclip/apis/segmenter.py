@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,37 +20,7 @@ from denseclip.models.text import Vocabulary
 from denseclip.registry import MODELS
 from denseclip.utils.image import load_image
 
-from .dense_clip import dense_method_kwargs
-
-# Each method's inference settings in its reference harness (reference notes §2.2-§2.3, §7-§9):
-# short side S, window crop/stride (0 = whole image), logit scale, window padding, refiners;
-# ``method`` names the backbone's dense method where it is not the key itself.
-METHOD_SETTINGS: dict[str, dict] = {
-    'vanilla': dict(short_side=336, slide_crop=224, slide_stride=112, logit_scale=40.0),
-    'maskclip': dict(short_side=512, slide_crop=0, logit_scale=100.0),
-    'sclip': dict(short_side=336, slide_crop=224, slide_stride=112, logit_scale=40.0),
-    'clearclip': dict(short_side=448, slide_crop=448, slide_stride=224, logit_scale=50.0,
-                      pad_to_patch=True),
-    'naclip': dict(short_side=336, slide_crop=224, slide_stride=112, logit_scale=40.0,
-                   renormalize=True,
-                   refiner=dict(type='PAMRRefiner', num_iter=10, dilations=(8, 16))),
-    # CLIPtrase: one pass over the whole image at S = 224, 100·cos, DBSCAN region vote.
-    'cliptrase': dict(short_side=224, slide_crop=0, logit_scale=100.0,
-                      patch_refiner=dict(type='CLIPtraseRegionRefiner', mode='vote',
-                                         preset=224)),
-    # ProxyCLIP: 336/112 windows padded to multiples of 56; the proxy is METHODS['proxyclip']'s
-    # DINO ViT-B/8 unless ``proxy=`` replaces it.
-    'proxyclip': dict(short_side=336, slide_crop=336, slide_stride=112, logit_scale=40.0,
-                      pad_to_patch=True, pad_multiple=56, name_sep='; '),
-    # CLIP-DINOiser: MaskCLIP features pooled by the trained heads (``heads=`` file; sizes are
-    # read from it), windows' softmax(100·cos) averaged; the FOUND override is off (it needs a
-    # background class first in the vocabulary: feature_refiner=dict(..., apply_found=True)).
-    'clip_dinoiser': dict(method='maskclip', short_side=448, slide_crop=448, slide_stride=224,
-                          logit_scale=100.0, pad_to_patch=True, window_softmax=True,
-                          feature_refiner=dict(type='CLIPDINOiserRefiner', in_channels=None,
-                                               proj_channels=None)),
-}
-
+from .dense_clip import dense_method_kwargs, method_config
 
 def _palette(num_classes: int) -> np.ndarray:
     """Distinct colours (K, 3) uint8, fixed for a given K."""
@@ -105,7 +74,9 @@ class OpenVocabSegmenter:
     """Python API over :class:`OpenVocabSegmentor` (DESIGN.md §4).
 
     Args:
-        method: a dense method name (``'sclip'``, ``'naclip'``, ...).
+        method: a dense method name (``'sclip'``, ``'naclip'``, ...; :func:`known_methods`):
+            its harness config ``configs/_base_/models/<method>_harness.py`` gives every
+            default, as it does to the method's benchmark configs.
         model: open_clip model name, model-config JSON, or None (inferred from the file).
         pretrained: open_clip tag, weights file, or None (random weights).
         device: ``'cpu'`` or ``'cuda'``.
@@ -118,28 +89,28 @@ class OpenVocabSegmenter:
     def __init__(self, method: str = 'sclip', model: str | os.PathLike | None = 'ViT-B-16',
                  pretrained: str | os.PathLike | None = 'openai', device: str = 'cpu',
                  **settings) -> None:
-        if method not in METHOD_SETTINGS:
-            raise KeyError(f'method={method!r}; known: {sorted(METHOD_SETTINGS)}')
-        settings = dict(copy.deepcopy(METHOD_SETTINGS[method]), **settings)
-        short_side = settings.pop('short_side')
-        backbone = dict(type='CLIPViT', model=model, pretrained=pretrained,
-                        **dense_method_kwargs(settings.pop('method', method),
-                                              settings.pop('proxy', None)))
-        heads = settings.pop('heads', None)
-        if settings.get('feature_refiner', {}).get('type') == 'CLIPDINOiserRefiner':
-            if heads is None and settings['feature_refiner'].get('checkpoint') is None:
+        harness = method_config(method)  # the settings the method's benchmark configs inherit
+        cfg = harness.model.to_dict()
+        cfg.pop('vocabulary', None)
+        cfg.update(settings)
+        short_side = cfg.pop('short_side', harness.get('short_side'))
+        cfg['backbone'] = dict(type='CLIPViT', model=model, pretrained=pretrained,
+                               **dense_method_kwargs(method, cfg.pop('proxy', None)))
+        heads = cfg.pop('heads', None)
+        refiner = cfg.get('feature_refiner') or {}
+        if refiner.get('type') == 'CLIPDINOiserRefiner':
+            if heads is None:
                 raise ValueError("method='clip_dinoiser' needs its trained heads: pass "
                                  "heads='/path/to/last.pt' (the released checkpoints/last.pt "
                                  'of wysoczanska/clip_dinoiser, or clip_dinoiser_heads.safetensors '
                                  'from tools/train.py)')
-            if heads is not None:
-                settings['feature_refiner']['checkpoint'] = os.fspath(heads)
+            # the heads' sizes are read from the file (any CLIP width)
+            refiner.update(checkpoint=os.fspath(heads), in_channels=None, proj_channels=None)
         elif heads is not None:
             raise ValueError(f'heads= is a CLIP-DINOiser setting; method={method!r}')
-        if settings.pop('backbone_type', None) == 'CLIPResNet':
-            backbone = dict(type='CLIPResNet', model=model, pretrained=pretrained)
-        segmentor = MODELS.build(dict(type='OpenVocabSegmentor', backbone=backbone, **settings))
-        self._init(segmentor, short_side, device)
+        if cfg.pop('backbone_type', None) == 'CLIPResNet':
+            cfg['backbone'] = dict(type='CLIPResNet', model=model, pretrained=pretrained)
+        self._init(MODELS.build(cfg), short_side, device)
 
     def _init(self, segmentor, short_side: int | None, device: str) -> None:
         self.segmentor = segmentor.to(device).eval()

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from conftest import TINY_VIT, make_clip
 
 from denseclip.models.backbones import CLIPViT
-from denseclip.models.dense import METHODS, cliptrase, cliptrase_correlation
+from denseclip.apis.dense_clip import dense_method_kwargs
+from denseclip.models.dense import cliptrase, cliptrase_correlation
 from denseclip.models.dense.cliptrase import (CLIPtraseRegionRefiner, cluster_regions,
                                               dbscan_labels, median_filter2d, region_mean,
                                               region_vote, relabel_logits)
@@ -69,7 +70,7 @@ def _last_block(clip, x):
 @pytest.mark.parametrize('size', SIZES)
 def test_last_block_matches_the_three_softmax_equation(clip, size):
     images = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(1))
-    model = CLIPViT(model=clip, **METHODS['cliptrase']).eval()
+    model = CLIPViT(model=clip, **dense_method_kwargs('cliptrase')).eval()
     with torch.no_grad():
         inputs, grid = _trunk(clip, images)
         z = _last_block(clip, inputs[-1])
@@ -177,7 +178,7 @@ def _classifier(clip, num_queries=3, seed=0):
 
 
 def test_refiner_on_the_hand_made_example_end_to_end(clip, monkeypatch):
-    model = CLIPViT(model=clip, **METHODS['cliptrase']).eval()
+    model = CLIPViT(model=clip, **dense_method_kwargs('cliptrase')).eval()
     dense = _dense(model, torch.randn(1, 3, 64, 64))
     monkeypatch.setattr(cliptrase, 'cliptrase_correlation', lambda block, x: _two_halves()[None])
     refiner = CLIPtraseRegionRefiner(mode='vote', preset=224)
@@ -197,7 +198,7 @@ def test_refiner_on_the_hand_made_example_end_to_end(clip, monkeypatch):
 
 
 def test_no_cluster_returns_the_logits_unchanged(clip, monkeypatch):
-    model = CLIPViT(model=clip, **METHODS['cliptrase']).eval()
+    model = CLIPViT(model=clip, **dense_method_kwargs('cliptrase')).eval()
     dense = _dense(model, torch.randn(2, 3, 48, 80))
     far_apart = (10 * torch.eye(15)).expand(2, 15, 15)  # every row is DBSCAN noise
     monkeypatch.setattr(cliptrase, 'cliptrase_correlation', lambda block, x: far_apart)
@@ -208,7 +209,7 @@ def test_no_cluster_returns_the_logits_unchanged(clip, monkeypatch):
 
 
 def test_cls_product_multiplies_by_the_cls_cosine(clip, monkeypatch):
-    model = CLIPViT(model=clip, **METHODS['cliptrase']).eval()
+    model = CLIPViT(model=clip, **dense_method_kwargs('cliptrase')).eval()
     images = torch.randn(2, 3, 48, 80)
     dense = _dense(model, images)
     monkeypatch.setattr(cliptrase, 'cliptrase_correlation',
@@ -227,7 +228,7 @@ def test_cls_product_multiplies_by_the_cls_cosine(clip, monkeypatch):
 
 
 def test_one_big_cluster_gives_every_pixel_the_majority_class(clip):
-    model = CLIPViT(model=clip, **METHODS['cliptrase']).eval()
+    model = CLIPViT(model=clip, **dense_method_kwargs('cliptrase')).eval()
     dense = _dense(model, torch.randn(1, 3, 48, 80))
     refiner = CLIPtraseRegionRefiner(eps=1e6, min_samples=1)
     refiner.set_classifier(_classifier(clip, num_queries=4))
@@ -249,7 +250,7 @@ def test_refiner_arguments_and_missing_vocabulary_are_reported(clip):
         CLIPtraseRegionRefiner(mode='max')
     with pytest.raises(ValueError, match="clusterer='kmeans'"):
         CLIPtraseRegionRefiner(clusterer='kmeans')
-    model = CLIPViT(model=clip, **METHODS['cliptrase']).eval()
+    model = CLIPViT(model=clip, **dense_method_kwargs('cliptrase')).eval()
     dense = _dense(model, torch.randn(1, 3, 64, 64))
     with pytest.raises(RuntimeError, match='set_classifier'):
         CLIPtraseRegionRefiner()(torch.randn(1, 3, 4, 4), dense, model)

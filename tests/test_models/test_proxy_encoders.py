@@ -16,7 +16,7 @@ from denseclip.clip import WeightsNotFoundError
 from denseclip.models.backbones import CLIPViT
 from denseclip.models.backbones.proxy import (SAM_PIXEL_MEAN, SAM_PIXEL_STD, DINOProxy, SAMProxy,
                                               default_pos_interp)
-from denseclip.models.dense import METHODS
+from denseclip.apis.dense_clip import dense_method_kwargs, known_methods
 from denseclip.registry import MODELS
 
 
@@ -213,19 +213,29 @@ def test_proxyclip_runs_non_square_with_gradients(clip, proxy):
     assert torch.isfinite(images.grad).all() and images.grad.abs().sum() > 0
 
 
-def test_methods_table_entries():
-    assert METHODS['cliptrase'] == dict(dense=dict(type='CLIPtraseAttention'),
-                                        pos_interp='scale_factor')
-    assert METHODS['proxyclip']['pos_interp'] == 'scale_factor'
-    assert METHODS['proxyclip']['dense']['proxy'] == dict(
-        type='DINOProxy', model='vit_base_patch8_224.dino', pretrained='timm')
+def test_method_settings_come_from_the_harness_configs():
+    """build_dense_clip's and the API's method settings are the harness configs' backbones
+    (one table): the benchmark configs inherit the same dicts."""
+    assert known_methods() == ['clearclip', 'clip_dinoiser', 'cliptrase', 'maskclip', 'naclip',
+                               'proxyclip', 'sclip', 'vanilla']
+    assert dense_method_kwargs('cliptrase') == dict(dense=dict(type='CLIPtraseAttention'),
+                                                    pos_interp='scale_factor')
+    assert dense_method_kwargs('vanilla') == dict(dense=dict(type='VanillaAttention'),
+                                                  pos_interp='scale_factor')  # SCLIP's harness
+    proxyclip = dense_method_kwargs('proxyclip')
+    assert proxyclip['pos_interp'] == 'scale_factor'
+    assert proxyclip['dense']['proxy'] == dict(
+        type='DINOProxy', model='vit_base_patch8_224.dino', pretrained='timm',
+        pos_interp='scale_factor')
+    with pytest.raises(KeyError, match=r"method='sclipp' is not a dense method; known: "):
+        dense_method_kwargs('sclipp')
 
 
 @pytest.mark.parametrize('kwargs', [dict(mode='vote'), dict(mode='mean'),
                                     dict(mode='vote', cls_product=True, preset=336),
                                     dict(mode='vote', eps=1e6, min_samples=1)])
 def test_cliptrase_runs_non_square(clip, kwargs):
-    model = CLIPViT(model=clip, **METHODS['cliptrase']).eval()
+    model = CLIPViT(model=clip, **dense_method_kwargs('cliptrase')).eval()
     images = torch.randn(2, 3, 32, 112)
     refiner = MODELS.build(dict(type='CLIPtraseRegionRefiner', **kwargs))
     refiner.set_classifier(types.SimpleNamespace(

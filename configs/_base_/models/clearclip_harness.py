@@ -4,6 +4,9 @@
 # interpolation, 80 ImageNet templates, 448/224 windows zero-padded (centred) to a multiple of
 # the patch size, logit scale 50, no PAMR.
 # Deviation: the reference runs CLIP in fp16 on CUDA; we run fp32 (argmax agrees, notes §14.5).
+# S, the short side of the Python API and the demos (method='clearclip'): ClearCLIP's configs: short side 448.
+# Each benchmark config states its dataset's S in its test_pipeline.
+short_side = 448
 model = dict(
     type='OpenVocabSegmentor',
     backbone=dict(

@@ -10,6 +10,9 @@
 # 16 and stretches the padded grid's output back over the window; we zero-pad the normalised
 # window centred (the mean colour) and cut the padding off. At S = 448 every window is 448x448
 # and neither pads, unless an image's aspect ratio exceeds 2048:448.
+# S, the short side of the Python API and the demos (method='clip_dinoiser'): pascal_voc12.py / pascal_context.py img_scale=(2048, 448).
+# Each benchmark config states its dataset's S in its test_pipeline.
+short_side = 448
 model = dict(
     type='OpenVocabSegmentor',
     backbone=dict(

@@ -11,6 +11,9 @@
 # bilinear) and score the whole image at its original size, as every harness here does. It also
 # scores VOC's boundary pixels (255) as background, where IoUMetric ignores them, and skips
 # images with no labelled pixel.
+# S, the short side of the Python API and the demos (method='cliptrase'): clip_self_correlation.py image_size=224.
+# Each benchmark config states its dataset's S in its test_pipeline.
+short_side = 224
 model = dict(
     type='OpenVocabSegmentor',
     backbone=dict(

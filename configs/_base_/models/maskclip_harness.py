@@ -6,6 +6,9 @@
 # prompt denoising (those are MaskCLIP+ settings, commented out in the plain configs).
 # Deviation: the original mmseg ViT builds plain GELU and LayerNorm eps 1e-6 around the OpenAI
 # weights (notes §16); the `openai` tag loads them as trained, with QuickGELU and eps 1e-5.
+# S, the short side of the Python API and the demos (method='maskclip'): MaskCLIP's ADE20K/Context test scale (img_scale short side 512).
+# Each benchmark config states its dataset's S in its test_pipeline.
+short_side = 512
 model = dict(
     type='OpenVocabSegmentor',
     backbone=dict(

@@ -4,6 +4,9 @@
 # position-embedding interpolation, 80 ImageNet templates, 224/112 windows, logit scale 40,
 # PAMR (10 steps, dilations 8 and 16) on the merged logits at the image size.
 # Deviation: the reference runs CLIP in fp16 on CUDA; we run fp32 (argmax agrees, notes §14.5).
+# S, the short side of the Python API and the demos (method='naclip'): naclip.py's configs: short side 336.
+# Each benchmark config states its dataset's S in its test_pipeline.
+short_side = 336
 model = dict(
     type='OpenVocabSegmentor',
     backbone=dict(

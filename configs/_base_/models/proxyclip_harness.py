@@ -7,6 +7,9 @@
 # Deviation: the reference runs CLIP and DINO in fp16 on CUDA; we run fp32. It reads the DINO
 # grid as (H/8, H/8) and CLIP's as (W/16, H/16), which scrambles non-square windows (notes §16);
 # we keep H and W apart. Windows are square unless an image side is shorter than the crop.
+# S, the short side of the Python API and the demos (method='proxyclip'): ProxyCLIP's VOC/Context/Object configs: short side 336.
+# Each benchmark config states its dataset's S in its test_pipeline.
+short_side = 336
 model = dict(
     type='OpenVocabSegmentor',
     backbone=dict(

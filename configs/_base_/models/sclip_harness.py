@@ -3,6 +3,9 @@
 # block, DINO-style position-embedding interpolation, 80 ImageNet templates, 224/112 windows,
 # logit scale 40, no threshold, no PAMR. Dataset configs override per benchmark (notes §2.2).
 # Deviation: the reference runs CLIP in fp16 on CUDA; we run fp32 (argmax agrees, notes §14.5).
+# S, the short side of the Python API and the demos (method='sclip'): clip_segmentor.py's VOC/Context/Object configs: Resize to short side 336.
+# Each benchmark config states its dataset's S in its test_pipeline.
+short_side = 336
 model = dict(
     type='OpenVocabSegmentor',
     backbone=dict(
