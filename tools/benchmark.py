@@ -243,7 +243,7 @@ def worker_image(args: argparse.Namespace, path: str, out_dir: Path) -> dict:
     import torch
 
     from denseclip.models.segmentors import slide_windows
-    from denseclip.utils.perf import MemoryMeter, count_flops, time_runs
+    from denseclip.utils.perf import MemoryMeter, count_flops, synchronize, time_runs
 
     reference = path.startswith('reference')
     dtype = 'fp32' if reference else path.split('_')[1]
@@ -278,6 +278,30 @@ def worker_image(args: argparse.Namespace, path: str, out_dir: Path) -> dict:
                seconds_per_image=statistics.median(times) / len(images),
                seconds_runs=times, checksum=checksum(seg), num_queries=seg.num_queries,
                cast_weights_mib=cast_weights_mib(seg))
+    # one more pass with the image encoder timed: its share against the rest (text cosine,
+    # upsampling, merging, softmax, post-processing)
+    encoder: list[float] = []
+    forward_dense = seg.backbone.forward_dense
+
+    def timed_forward_dense(x):
+        synchronize(args.device)
+        start = time.perf_counter()
+        dense = forward_dense(x)
+        synchronize(args.device)
+        encoder.append(time.perf_counter() - start)
+        return dense
+
+    seg.backbone.forward_dense = timed_forward_dense
+    try:
+        synchronize(args.device)
+        start = time.perf_counter()
+        (run_reference if reference else run_ours)()  # warm since the timed runs
+        synchronize(args.device)
+        total = time.perf_counter() - start
+    finally:
+        del seg.backbone.forward_dense
+    out.update(encoder_seconds_per_image=sum(encoder) / len(images),
+               other_seconds_per_image=max(total - sum(encoder), 0.0) / len(images))
     np.save(out_dir / f'{path}_logits.npy', torch.stack([r[0] for r in results]).cpu().numpy())
     np.save(out_dir / f'{path}_labels.npy', torch.stack([r[1] for r in results]).cpu().numpy())
     boxes = slide_windows(args.size, args.size, args.crop, args.stride)
@@ -808,12 +832,15 @@ def report(result: dict) -> str:
         for path, r in result['paths'].items():
             frac = r['fraction_of_gemm_peak']
             rows.append([path, r['dtype'], r['window_batch'], f"{r['seconds_per_image']:.3f}",
+                         f"{r['encoder_seconds_per_image']:.3f}",
+                         f"{r['other_seconds_per_image']:.3f}",
                          f"{r['speedup_vs_reference']:.2f}x",
                          f"{r['speedup_vs_reference_slice']:.2f}x",
                          f"{r['gflop_per_image']:.1f}", f"{r['gflops_per_second']:.0f}",
                          f'{frac * 100:.0f}%' if frac is not None else '-',
                          f"{r['rss_peak_delta_mib']:.0f}", f"{r['other_load'] * 100:.0f}%"])
-        parts.append(table(['path', 'dtype', 'window batch', 's/image', 'vs reference',
+        parts.append(table(['path', 'dtype', 'window batch', 's/image', 'encoder s',
+                            'post-processing s', 'vs reference',
                             'vs reference_slice', 'GFLOP/image', 'GFLOP/s', 'of GEMM peak',
                             'peak RSS delta MiB', 'other load'], rows))
         rows = [[name, f"{a['argmax_agreement_pct']:.3f}%",

@@ -245,7 +245,8 @@ class SlideSegmentor(BaseSegmentor):
             size = (h + pad[2] + pad[3], w + pad[0] + pad[1])
             logits = F.interpolate(logits, size=size, mode='bilinear', align_corners=False)
             out.append(logits[:, :, pad[2]:pad[2] + h, pad[0]:pad[0] + w])
-        return torch.cat(out)
+        # slide_inference passes one window batch at a time: no copy of its (b, Q, h, w) scores
+        return out[0] if len(out) == 1 else torch.cat(out)
 
     def slide_inference(self, image: Tensor, text: Tensor | None = None) -> Tensor:
         """(1, 3, H, W) -> (1, Q, H, W) float32: windows' scores summed, divided by their count.
@@ -267,7 +268,7 @@ class SlideSegmentor(BaseSegmentor):
             for (y1, y2, x1, x2), window in zip(batch, logits):
                 canvas[0, :, y1:y2, x1:x2] += window
                 count[0, :, y1:y2, x1:x2] += 1
-        return canvas / count
+        return canvas.div_(count)  # in place: the canvas is ours (Q x H x W, no second copy)
 
     @torch.inference_mode()
     def inference(self, image: Tensor, ori_shape: Sequence[int], text: Tensor | None = None
