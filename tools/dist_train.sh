@@ -1,22 +1,4 @@
 #!/usr/bin/env bash
 # Distributed training, mmseg style: tools/dist_train.sh CONFIG NUM_PROCESSES [train.py args]
-# Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT. Without CUDA the processes train on
-# the CPU over gloo (tools/train.py).
-set -euo pipefail
-CONFIG=$1
-NPROC=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-
-PYTHONPATH="$(dirname "$0")/..${PYTHONPATH:+:$PYTHONPATH}" \
-torchrun \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --master_port="$PORT" \
-    --nproc_per_node="$NPROC" \
-    "$(dirname "$0")/train.py" \
-    "$CONFIG" \
-    --launcher pytorch "${@:3}"
+# Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT (tools/dist_launch.sh).
+exec bash "$(dirname "$0")/dist_launch.sh" train.py "$@"
