@@ -25,7 +25,7 @@ LEAVES = sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.glob('*/*.py'
 SEGMENTOR_LEAVES = [leaf for leaf in LEAVES
                     if Config.fromfile(str(CONFIGS / leaf)).model.type == 'OpenVocabSegmentor']
 METHODS = ('vanilla', 'maskclip', 'sclip', 'clearclip', 'naclip', 'cliptrase', 'proxyclip',
-           'clip_dinoiser')
+           'clip_dinoiser', 'scclip')
 BENCHMARKS = ('voc21', 'voc20', 'context60', 'context59', 'coco-object', 'coco-stuff171',
               'cityscapes', 'ade20k')
 
@@ -75,8 +75,11 @@ def tiny_model_config(model: dict, tiny_config) -> dict:
     model = copy.deepcopy(model)
     refiner = model.get('feature_refiner')
     layers = -refiner['guidance_block'] if refiner else 2
-    model['backbone'].update(model=tiny_config(layers), pretrained=None)
     dense = model['backbone']['dense']
+    if dense['type'] == 'SCCLIPAttention':  # its indices read tokens after blocks <= L-2
+        layers = max(dense['pre_adjust_idx'], dense['post_adjust_idx'],
+                     dense['multi_end_idx'] - 1) + 2
+    model['backbone'].update(model=tiny_config(layers), pretrained=None)
     if dense['type'] == 'ProxyCLIPAttention' and dense['proxy'].get('pretrained') == 'timm':
         torch.manual_seed(0)
         vit = VisionTransformer(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2,
@@ -217,6 +220,15 @@ EXPECTED = {
                                                              found=False, S=448),
     'clip_dinoiser/clip_dinoiser_vit-b16_cityscapes.py': dict(
         pretrained='laion2b_s34b_b88k', S=448, slide_crop=448, slide_stride=224, found=False),
+    # SC-CLIP (§12): SCLIP's harness and name files, its own thresholds per dataset
+    'scclip/scclip_vit-b16_voc21.py': dict(
+        S=336, logit_scale=50, prob_thd=0.15, area_thd=0.1, slide_crop=224, slide_stride=112,
+        refiner=None, dense='SCCLIPAttention', pos_interp='scale_factor',
+        vocab='sclip/cls_voc21', name_sep=', ', templates='openai_imagenet'),
+    'scclip/scclip_vit-b16_coco-object.py': dict(S=336, logit_scale=55, prob_thd=0.35),
+    'scclip/scclip_vit-b16_context60.py': dict(S=336, logit_scale=40, prob_thd=0.15),
+    'scclip/scclip_vit-b16_cityscapes.py': dict(S=560, slide_crop=224, slide_stride=112),
+    'scclip/scclip_vit-b16_voc20.py': dict(S=336, logit_scale=40, prob_thd=0.0, area_thd=None),
 }
 PATHS = {
     'slide_crop': 'model.slide_crop', 'slide_stride': 'model.slide_stride',

@@ -12,6 +12,7 @@ from .cliptrase import (CLIPtraseAttention, CLIPtraseRegionRefiner, cliptrase_at
 from .maskclip import KSPDRefiner, MaskCLIPAttention, kspd_refine
 from .naclip import NACLIPAttention, naclip_attn, neighbourhood_prior
 from .proxyclip import ProxyCLIPAttention, proxy_attention
+from .scclip import SCCLIPAttention, lof_outliers, lof_scores
 from .sclip import SCLIPAttention, sclip_attn
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     'ClearCLIPAttention', 'NACLIPAttention', 'block_qkv', 'merge_heads', 'sclip_attn',
     'clearclip_attn', 'naclip_attn', 'neighbourhood_prior', 'kspd_refine', 'KSPDRefiner',
     'CLIPtraseAttention', 'CLIPtraseRegionRefiner', 'cliptrase_attn', 'cliptrase_correlation',
-    'ProxyCLIPAttention', 'proxy_attention', 'CATSegAttention'
+    'ProxyCLIPAttention', 'proxy_attention', 'CATSegAttention', 'SCCLIPAttention',
+    'lof_outliers', 'lof_scores'
 ]
