@@ -112,9 +112,10 @@ def build_segmentor(args: argparse.Namespace, dtype: str, window_batch: int):
     from denseclip.models.segmentors import OpenVocabSegmentor
 
     names, templates = vocabulary(args)
-    settings = method_config(args.method).model
+    harness = method_config(args.method)
+    settings = harness.model
     backbone = dict(type='CLIPViT', model=args.model, pretrained=args.pretrained,
-                    **dense_method_kwargs(args.method))
+                    **dense_method_kwargs(args.method, harness=harness))
     torch.manual_seed(0)
     seg = OpenVocabSegmentor(backbone=backbone, templates=templates,
                              logit_scale=settings.get('logit_scale', 40.0),

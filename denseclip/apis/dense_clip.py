@@ -34,7 +34,8 @@ def method_config(method: str) -> Config:
     return Config.fromfile(str(path))
 
 
-def dense_method_kwargs(method: str, proxy: dict | None = None) -> dict:
+def dense_method_kwargs(method: str, proxy: dict | None = None,
+                        harness: Config | None = None) -> dict:
     """The :class:`CLIPViT` arguments of dense ``method``: its harness backbone's last-block
     attention and position-embedding interpolation, a copy.
 
@@ -42,8 +43,10 @@ def dense_method_kwargs(method: str, proxy: dict | None = None) -> dict:
         method: a dense method name (:func:`known_methods`).
         proxy: ProxyCLIP's proxy config replacing its default (e.g. ``dict(type='DINOProxy',
             model=..., pretrained='/path')``); refused for any other method.
+        harness: ``method_config(method)``, if the caller has read it already.
     """
-    backbone = method_config(method).model.backbone.to_dict()
+    harness = method_config(method) if harness is None else harness
+    backbone = harness.model.backbone.to_dict()
     kwargs = {k: v for k, v in backbone.items() if k not in ('type', 'model', 'pretrained')}
     if proxy is not None:
         if kwargs.get('dense', {}).get('type') != 'ProxyCLIPAttention':

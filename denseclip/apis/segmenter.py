@@ -95,7 +95,7 @@ class OpenVocabSegmenter:
         cfg.update(settings)
         short_side = cfg.pop('short_side', harness.get('short_side'))
         cfg['backbone'] = dict(type='CLIPViT', model=model, pretrained=pretrained,
-                               **dense_method_kwargs(method, cfg.pop('proxy', None)))
+                               **dense_method_kwargs(method, cfg.pop('proxy', None), harness))
         heads = cfg.pop('heads', None)
         refiner = cfg.get('feature_refiner') or {}
         if refiner.get('type') == 'CLIPDINOiserRefiner':
