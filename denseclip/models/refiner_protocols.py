@@ -8,13 +8,14 @@ A refiner subclasses the one its slot calls, and the segmentor checks it at buil
 * :class:`PatchRefiner` (``patch_refiner=``): the patch-grid cosine logits,
   ``forward(logits, dense, backbone) -> logits`` (at the grid or the window's size);
   :meth:`~PatchRefiner.set_classifier` is called whenever the vocabulary changes (CLIPtrase,
-  MaskCLIP+'s KSPD).
+  MaskCLIP+'s KSPD, ResCLIP's SFR).
 * :class:`ScoreRefiner` (``refiner=``): the merged scores at the image size,
   ``forward(image, scores) -> scores`` (PAMR).
 
 ``dense`` is the backbone's :class:`~denseclip.models.backbones.DenseOutput` of the same
 forward pass: tokens, grid, input and the last block's [CLS] (``cls_feats``), so no refiner
-reruns a block.
+reruns the trunk (ResCLIP's SFR reruns the last block alone, with its feedback: that is the
+method).
 """
 from __future__ import annotations
 

@@ -181,7 +181,8 @@ def test_pos_embed_forms_differ_off_the_native_grid_and_agree_on_it(clip):
 def test_every_registered_attention_runs_non_square_with_gradients(clip, type_name):
     # settings that fit the 2-block tiny CLIP (SC-CLIP reads tokens after earlier blocks)
     fit = dict(SCCLIPAttention=dict(pre_adjust_idx=0, post_adjust_idx=0, multi_start_idx=0,
-                                    multi_end_idx=1))
+                                    multi_end_idx=1),
+               ResCLIPAttention=dict(attention=dict(type='NACLIPAttention'), rcs_blocks=(0, 1)))
     model = CLIPViT(model=clip, dense=dict(type=type_name, **fit.get(type_name, {})))
     images = torch.randn(2, 3, 32, 112, requires_grad=True)
     feats = model.encode_dense(images)

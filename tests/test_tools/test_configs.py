@@ -25,7 +25,7 @@ LEAVES = sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.glob('*/*.py'
 SEGMENTOR_LEAVES = [leaf for leaf in LEAVES
                     if Config.fromfile(str(CONFIGS / leaf)).model.type == 'OpenVocabSegmentor']
 METHODS = ('vanilla', 'maskclip', 'sclip', 'clearclip', 'naclip', 'cliptrase', 'proxyclip',
-           'clip_dinoiser', 'scclip')
+           'clip_dinoiser', 'scclip', 'resclip')
 BENCHMARKS = ('voc21', 'voc20', 'context60', 'context59', 'coco-object', 'coco-stuff171',
               'cityscapes', 'ade20k')
 
@@ -79,6 +79,8 @@ def tiny_model_config(model: dict, tiny_config) -> dict:
     if dense['type'] == 'SCCLIPAttention':  # its indices read tokens after blocks <= L-2
         layers = max(dense['pre_adjust_idx'], dense['post_adjust_idx'],
                      dense['multi_end_idx'] - 1) + 2
+    if dense['type'] == 'ResCLIPAttention':  # RCS reads blocks up to rcs_blocks[1] - 1 <= L-2
+        layers = dense['rcs_blocks'][1] + 1
     model['backbone'].update(model=tiny_config(layers), pretrained=None)
     if dense['type'] == 'ProxyCLIPAttention' and dense['proxy'].get('pretrained') == 'timm':
         torch.manual_seed(0)
@@ -229,6 +231,28 @@ EXPECTED = {
     'scclip/scclip_vit-b16_context60.py': dict(S=336, logit_scale=40, prob_thd=0.15),
     'scclip/scclip_vit-b16_cityscapes.py': dict(S=560, slide_crop=224, slide_stride=112),
     'scclip/scclip_vit-b16_voc20.py': dict(S=336, logit_scale=40, prob_thd=0.0, area_thd=None),
+    # ResCLIP (§12): NACLIP's last block and name files, RCS/SFR weights and AdaThr per dataset
+    'resclip/resclip_vit-b16_voc21.py': dict(
+        S=336, slide_crop=0, logit_scale=40, prob_thd=0.1, refiner=None,
+        dense='ResCLIPAttention', pos_interp='scale_factor', vocab='sclip/cls_voc21',
+        rcs_weights=(2.0, 0.3), sfr_weights=(2.2, 0.7), temp_thd=0.5, renormalize=True),
+    'resclip/resclip_vit-b16_context60.py': dict(
+        S=336, slide_crop=224, prob_thd=0.1, rcs_weights=(2.0, 0.3), sfr_weights=(1.8, 0.7),
+        temp_thd=0.3),
+    'resclip/resclip_vit-b16_coco-object.py': dict(
+        S=336, prob_thd=0.1, rcs_weights=(2.0, 0.4), sfr_weights=(1.8, 0.7), temp_thd=0.11),
+    'resclip/resclip_vit-b16_voc20.py': dict(
+        S=336, slide_crop=0, prob_thd=0.0, rcs_weights=(2.0, 0.6), sfr_weights=(2.1, 0.6),
+        temp_thd=0.1),
+    'resclip/resclip_vit-b16_context59.py': dict(
+        S=336, rcs_weights=(2.0, 0.4), sfr_weights=(1.8, 0.7), temp_thd=0.25),
+    'resclip/resclip_vit-b16_coco-stuff171.py': dict(
+        S=336, rcs_weights=(2.0, 0.4), sfr_weights=(1.8, 0.7), temp_thd=0.11),
+    'resclip/resclip_vit-b16_cityscapes.py': dict(
+        S=560, slide_crop=224, slide_stride=112, rcs_weights=(2.0, 0.2), sfr_weights=(2.1, 0.6),
+        temp_thd=0.1),
+    'resclip/resclip_vit-b16_ade20k.py': dict(
+        S=336, rcs_weights=(2.0, 0.3), sfr_weights=(2.1, 0.7), temp_thd=0.25),
 }
 PATHS = {
     'slide_crop': 'model.slide_crop', 'slide_stride': 'model.slide_stride',
@@ -247,6 +271,9 @@ PATHS = {
     'found_delta': 'model.feature_refiner.found_delta',
     'guidance_block': 'model.feature_refiner.guidance_block',
     'heads': 'model.feature_refiner.checkpoint',
+    'rcs_weights': 'model.backbone.dense.rcs_weights',
+    'sfr_weights': 'model.backbone.dense.sfr_weights',
+    'temp_thd': 'model.patch_refiner.temp_thd',
 }
 
 

@@ -12,6 +12,8 @@ from .cliptrase import (CLIPtraseAttention, CLIPtraseRegionRefiner, cliptrase_at
 from .maskclip import KSPDRefiner, MaskCLIPAttention, kspd_refine
 from .naclip import NACLIPAttention, naclip_attn, neighbourhood_prior
 from .proxyclip import ProxyCLIPAttention, proxy_attention
+from .resclip import (ResCLIPAttention, SemanticFeedbackRefiner, feedback_mask,
+                      patch_labels, rcs_map, straight_paths)
 from .scclip import SCCLIPAttention, lof_outliers, lof_scores
 from .sclip import SCLIPAttention, sclip_attn
 
@@ -21,5 +23,6 @@ __all__ = [
     'clearclip_attn', 'naclip_attn', 'neighbourhood_prior', 'kspd_refine', 'KSPDRefiner',
     'CLIPtraseAttention', 'CLIPtraseRegionRefiner', 'cliptrase_attn', 'cliptrase_correlation',
     'ProxyCLIPAttention', 'proxy_attention', 'CATSegAttention', 'SCCLIPAttention',
-    'lof_outliers', 'lof_scores'
+    'lof_outliers', 'lof_scores', 'ResCLIPAttention', 'SemanticFeedbackRefiner', 'feedback_mask',
+    'patch_labels', 'rcs_map', 'straight_paths'
 ]

@@ -46,6 +46,11 @@ def merge_heads(x: Tensor) -> Tensor:
     return x.transpose(1, 2).reshape(B, T, nh * hd)
 
 
+def scaled_scores(a: Tensor, b: Tensor) -> Tensor:
+    """s·a bᵀ with s = hd^-1/2: (B, nh, T, hd) each -> (B, nh, T, T)."""
+    return a @ b.transpose(-2, -1) * a.shape[-1] ** -0.5
+
+
 def check_block(block: nn.Module) -> None:
     """Raise if ``block`` is not the standard attention block dense methods are defined on."""
     attn = getattr(block, 'attn', None)
@@ -77,6 +82,30 @@ class DenseAttention(nn.Module):
         """Per-head attention output (B, nh, T, hd) from q, k, v of shape (B, nh, T, hd)."""
         raise NotImplementedError
 
+    def score_terms(self, q: Tensor, k: Tensor, grid: Grid) -> list[tuple[Tensor, Tensor | None]]:
+        """The attention map as a sum of softmaxes, A = Σ_t softmax(scores_t + prior_t).
+
+        Methods whose map has this form expose it, so that attention-level terms can be mixed
+        into any of them (ResCLIP's RCS and SFR, :mod:`denseclip.models.dense.resclip`);
+        :meth:`attend` stays their fast path (fused SDPA, no map materialised).
+
+        Returns:
+            per term, the (B, nh, T, T) pre-softmax scores and the (T, T) additive prior
+            (NACLIP's Ω), or None.
+        """
+        raise NotImplementedError(f'{type(self).__name__} does not expose its attention as '
+                                  'softmax terms (score_terms)')
+
+    def finish(self, block: nn.Module, x: Tensor, out: Tensor) -> Tensor:
+        """The block around the attention output ``out`` (B, nh, T, hd): out_proj, ls_1,
+        the residual and the FFN as configured; ``x`` (B, T, D) the block's input."""
+        z = block.ls_1(block.attn.out_proj(merge_heads(out)))
+        if self.residual:
+            z = x + z
+        if self.ffn:
+            z = z + block.ls_2(block.mlp(block.ln_2(z)))
+        return z
+
     def forward(self, block: nn.Module, x: Tensor, grid: Grid) -> Tensor:
         """Run the modified last block.
 
@@ -89,12 +118,7 @@ class DenseAttention(nn.Module):
             (B, 1+N, D) tokens leaving the block.
         """
         q, k, v = block_qkv(block, x)
-        z = block.ls_1(block.attn.out_proj(merge_heads(self.attend(q, k, v, grid))))
-        if self.residual:
-            z = x + z
-        if self.ffn:
-            z = z + block.ls_2(block.mlp(block.ln_2(z)))
-        return z
+        return self.finish(block, x, self.attend(q, k, v, grid))
 
     def dense_forward(self, blocks: nn.ModuleList, tokens: list[Tensor], grid: Grid,
                       images: Tensor) -> tuple[Tensor, Grid, Tensor | None]:
@@ -127,3 +151,6 @@ class VanillaAttention(DenseAttention):
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, grid: Grid) -> Tensor:
         return F.scaled_dot_product_attention(q, k, v)
+
+    def score_terms(self, q: Tensor, k: Tensor, grid: Grid) -> list[tuple[Tensor, None]]:
+        return [(scaled_scores(q, k), None)]

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from denseclip.registry import MODELS
 
-from .base import DenseAttention, Grid
+from .base import DenseAttention, Grid, scaled_scores
 
 
 def clearclip_attn(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
@@ -35,3 +35,6 @@ class ClearCLIPAttention(DenseAttention):
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, grid: Grid) -> Tensor:
         return clearclip_attn(q, k, v)
+
+    def score_terms(self, q: Tensor, k: Tensor, grid: Grid) -> list[tuple[Tensor, None]]:
+        return [(scaled_scores(q, q), None)]

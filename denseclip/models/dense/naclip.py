@@ -17,7 +17,7 @@ from torch import Tensor
 
 from denseclip.registry import MODELS
 
-from .base import DenseAttention, Grid
+from .base import DenseAttention, Grid, scaled_scores
 
 
 @lru_cache(maxsize=16)
@@ -61,3 +61,7 @@ class NACLIPAttention(DenseAttention):
     def attend(self, q: Tensor, k: Tensor, v: Tensor, grid: Grid) -> Tensor:
         omega = neighbourhood_prior(grid, self.sigma, k.shape[-2] - grid[0] * grid[1])
         return naclip_attn(q, k, v, omega.to(k.device))
+
+    def score_terms(self, q: Tensor, k: Tensor, grid: Grid) -> list[tuple[Tensor, Tensor]]:
+        omega = neighbourhood_prior(grid, self.sigma, k.shape[-2] - grid[0] * grid[1])
+        return [(scaled_scores(k, k), omega.to(device=k.device, dtype=k.dtype))]

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from denseclip.registry import MODELS
 
-from .base import DenseAttention, Grid
+from .base import DenseAttention, Grid, scaled_scores
 
 
 def sclip_attn(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
@@ -32,3 +32,6 @@ class SCLIPAttention(DenseAttention):
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, grid: Grid) -> Tensor:
         return sclip_attn(q, k, v)
+
+    def score_terms(self, q: Tensor, k: Tensor, grid: Grid) -> list[tuple[Tensor, None]]:
+        return [(scaled_scores(q, q), None), (scaled_scores(k, k), None)]
