@@ -216,7 +216,10 @@ class SemanticFeedbackRefiner(PatchRefiner):
     First pass (``create_logit_temp``): the patch cosines upsampled (bilinear) to the window,
     PAMR on the window's pixels, softmax(logit_scale · ·) over queries; then
     :func:`patch_labels` and :func:`feedback_mask`. The second pass's features go straight to
-    the cosine with the classifier (no feature refiner).
+    the cosine with the classifier (no feature refiner). Deviation: a window whose side is not
+    a multiple of the patch (VOC's whole images) reaches the backbone, and so this pass, cut to
+    whole patches; the release upsamples over the uncut window and runs PAMR on its extra
+    (< 1 patch) pixels too. Windows of whole patches (the 224 crops) are exact.
 
     Args:
         temp_thd: AdaThr, the probability below which a pixel takes query 0 (per dataset).
