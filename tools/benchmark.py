@@ -28,6 +28,12 @@ Four modes, each measured on one seeded model (random weights unless ``--pretrai
   each test vocabulary size of ``--vocab-sizes`` (ADE20K-847's names, the first N): whether
   memory grows with the vocabulary (CAT-Seg prunes to 256 classes). The first call, which also
   encodes the vocabulary, is reported apart; the timed calls use the cached text.
+* ``--method corrclip`` (image mode): CorrCLIP's seconds per image with the mask generator's
+  share apart, cold (an empty mask cache: SAM runs) and warm (every map read from the disk
+  cache), over ``--images`` toy scenes with the harness's windows (336/112, padded to 56).
+  SAM is demo/masks.py's small random SAM (``build_small_sam``) unless ``--sam-checkpoint``
+  (with ``--sam-type``) gives real weights; DINO ViT-B/8 is random unless ``--pretrained``-style
+  weights are configured (its cost does not depend on them).
 * ``--deform-attn``: multi-scale deformable attention at the geometry of Mask2Former's pixel
   decoder on a ``--size`` crop (strides 8, 16, 32, every token a query, 8 heads of 32, 4
   points, batch ``--batch``): denseclip.compat's ``ms_deform_attn_forward`` / ``_backward``
@@ -411,6 +417,89 @@ def worker_text(args: argparse.Namespace, out_dir: Path) -> dict:
                 seconds_cache=t_cache, speedup_trimmed=t_full / t_cold,
                 max_abs_diff_trimmed_vs_full=float((cold - reference).abs().max()),
                 max_abs_diff_cache_vs_cold=float((cached - cold).abs().max()))
+
+
+def build_corrclip(args: argparse.Namespace, cache_dir: str):
+    """CorrCLIP's segmentor from its harness: random CLIP (``--model``, or ``--pretrained``),
+    random DINO ViT-B/8, SAM from ``--sam-checkpoint`` or demo/masks.py's small random SAM."""
+    import torch
+
+    import denseclip  # noqa: F401  (registration)
+    from denseclip.apis.dense_clip import dense_method_kwargs, method_config
+    from denseclip.registry import MODELS
+
+    names, templates = vocabulary(args)
+    harness = method_config('corrclip')
+    cfg = harness.model.to_dict()
+    kwargs = dense_method_kwargs('corrclip', harness=harness)
+    if args.model is not None and Path(str(args.model)).resolve() == TOY_CONFIG:
+        kwargs['dense']['num_spatial'] = 2  # the toy CLIP has 4 blocks
+    kwargs['dense']['proxy'].update(pretrained=None)
+    cfg['backbone'] = dict(type='CLIPViT', model=args.model, pretrained=args.pretrained,
+                           **kwargs)
+    torch.manual_seed(0)
+    if args.sam_checkpoint:
+        cfg['mask_generator'].update(backend='sam', sam_type=args.sam_type,
+                                     sam_checkpoint=args.sam_checkpoint)
+    else:
+        sys.path.insert(0, str(ROOT))
+        from demo.masks import build_small_sam
+
+        cfg['mask_generator'].update(backend='sam', sam_type=build_small_sam(),
+                                     sam_checkpoint=None)
+    cfg['mask_generator'].update(device=args.device, cache_dir=cache_dir)
+    cfg.update(templates=templates, window_batch=args.window_batch, vocabulary=None,
+               dtype=args.dtype)
+    seg = MODELS.build(cfg).to(args.device).eval()
+    seg.set_vocabulary(names)
+    return seg
+
+
+def worker_corrclip(args: argparse.Namespace, out_dir: Path) -> dict:
+    """Seconds per image of CorrCLIP, the mask generator's share apart: a cold pass (fresh
+    mask cache) and a warm pass (the maps on disk), ``--repeat`` times each."""
+    import torch
+
+    from denseclip.utils.perf import MemoryMeter, synchronize
+
+    images = toy_images(args)
+    size = (args.size, args.size)
+    cold, warm = [], []
+    meter = MemoryMeter(args.device)
+    meter.start()
+    seg = build_corrclip(args, str(out_dir / 'masks-0'))
+    for run in range(args.repeat + 1):  # run 0 warms the model up (its masks are not reused)
+        seg.mask_generator.cache_dir = str(out_dir / f'masks-{run}')
+        seg.mask_generator._cache = None  # a fresh, empty cache
+        for rows in (cold, warm):
+            seg.mask_seconds = 0.0
+            synchronize(args.device)
+            start = time.perf_counter()
+            with torch.inference_mode():
+                for image in images:
+                    seg.postprocess(seg.inference(image, size)[0])
+            synchronize(args.device)
+            if run:
+                rows.append((time.perf_counter() - start, seg.mask_seconds))
+    gen = seg.mask_generator
+    out = dict(meter.stop(), dtype=args.dtype, images=len(images), size=args.size,
+               device=args.device, threads=torch.get_num_threads(), repeat=args.repeat,
+               crop=seg.slide_crop, stride=seg.slide_stride, backend=gen.backend,
+               sam=('checkpoint ' + os.path.basename(args.sam_checkpoint)
+                    if args.sam_checkpoint else 'small random SAM (demo/masks.py)'),
+               points_per_side=gen.amg['points_per_side'],
+               points_per_batch=gen.amg['points_per_batch'], cache_hits=gen.cache.hits,
+               cache_misses=gen.cache.misses)
+    for name, rows in (('cold', cold), ('warm', warm)):
+        total = statistics.median(r[0] for r in rows) / len(images)
+        masks = statistics.median(r[1] for r in rows) / len(images)
+        out[name] = dict(seconds_per_image=total, mask_seconds_per_image=masks,
+                         other_seconds_per_image=total - masks, mask_share=masks / total)
+    return out
+
+
+def run_corrclip(args: argparse.Namespace, out_dir: Path) -> dict:
+    return dict(corrclip=spawn(args, out_dir, 'corrclip'))
 
 
 # ----------------------------------------------------------------------------- training
@@ -850,6 +939,20 @@ def report(result: dict) -> str:
                 for name, a in result['agreement'].items()]
         parts.append(table(['comparison', 'argmax agreement', 'pixels differing',
                             'logits identical', 'max abs logit diff', 'max abs logit'], rows))
+    if 'corrclip' in result:
+        r = result['corrclip']
+        parts.append(f"CorrCLIP: {r['images']} toy scene(s) of {r['size']}x{r['size']}, windows "
+                     f"{r['crop']}/{r['stride']}, {r['device']} ({r['threads']} threads), "
+                     f"{r['dtype']}, median of {r['repeat']} after one warm-up; masks: "
+                     f"{r['backend']} ({r['sam']}), {r['points_per_side']}^2 points, "
+                     f"{r['points_per_batch']} prompts a batch")
+        parts.append(table(
+            ['mask cache', 's/image', 'mask generation s', 'mask share', 'rest s (CLIP, DINO, '
+             'slide, map correction)'],
+            [[name, f"{r[name]['seconds_per_image']:.3f}",
+              f"{r[name]['mask_seconds_per_image']:.3f}",
+              f"{r[name]['mask_share'] * 100:.0f}%",
+              f"{r[name]['other_seconds_per_image']:.3f}"] for name in ('cold', 'warm')]))
     if 'memory' in result:
         rows = [[f"{r['width']}x{r['height']}", r['windows'], r['path'], r['window_batch'],
                  f"{r['rss_peak_delta_mib']:.0f}", f"{r['canvas_mib']:.0f}",
@@ -966,6 +1069,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument('--method', default='sclip',
                    help='a dense method name (denseclip.apis.known_methods())')
     p.add_argument('--model', default='ViT-B-16', help='open_clip name or model JSON')
+    p.add_argument('--sam-checkpoint', default=None,
+                   help='--method corrclip: SAM weights (default: a small random SAM)')
+    p.add_argument('--sam-type', default='vit_h', help='--method corrclip: SAM model type')
     p.add_argument('--pretrained', default=None, help='weights file or tag (default random)')
     p.add_argument('--vocab', choices=('ade20k', 'toy'), default=None,
                    help='class names; default toy for the toy model, else ade20k')
@@ -1046,6 +1152,8 @@ def run_worker(args: argparse.Namespace) -> None:
         out = worker_infer(args)
     elif name == 'deform_attn':
         out = worker_deform_attn(args)
+    elif name == 'corrclip':
+        out = worker_corrclip(args, args.worker_dir)
     else:
         out = worker_image(args, name, args.worker_dir)
     args.worker_out.write_text(json.dumps(out))
@@ -1071,6 +1179,8 @@ def main(argv: list[str] | None = None) -> dict | None:
             result = dict(text=spawn(args, out_dir, 'text'))
         elif args.memory:
             result = run_memory(args, out_dir)
+        elif args.method == 'corrclip':
+            result = run_corrclip(args, out_dir)
         else:
             result = run_image(args, out_dir)
     config = {k: v for k, v in vars(args).items() if k not in (

@@ -15,6 +15,8 @@ RESNET_METHODS = ('vanilla', 'maskclip')
 # Each method's harness config (configs/_base_/models/<method>_harness.py) is the one source
 # of its settings: the benchmark configs inherit it, the Python API and demos read it.
 HARNESSES = Path(__file__).resolve().parents[2] / 'configs' / '_base_' / 'models'
+# Dense attentions whose ``proxy=`` (a second encoder's config) the API may replace.
+PROXY_ATTENTIONS = ('ProxyCLIPAttention', 'CorrCLIPAttention')
 
 
 def known_methods() -> list[str]:
@@ -41,16 +43,18 @@ def dense_method_kwargs(method: str, proxy: dict | None = None,
 
     Args:
         method: a dense method name (:func:`known_methods`).
-        proxy: ProxyCLIP's proxy config replacing its default (e.g. ``dict(type='DINOProxy',
-            model=..., pretrained='/path')``); refused for any other method.
+        proxy: ProxyCLIP's (or CorrCLIP's) proxy config replacing its default (e.g.
+            ``dict(type='DINOProxy', model=..., pretrained='/path')``); refused for any other
+            method.
         harness: ``method_config(method)``, if the caller has read it already.
     """
     harness = method_config(method) if harness is None else harness
     backbone = harness.model.backbone.to_dict()
     kwargs = {k: v for k, v in backbone.items() if k not in ('type', 'model', 'pretrained')}
     if proxy is not None:
-        if kwargs.get('dense', {}).get('type') != 'ProxyCLIPAttention':
-            raise ValueError(f'proxy= is a ProxyCLIP setting; method={method!r}')
+        if kwargs.get('dense', {}).get('type') not in PROXY_ATTENTIONS:
+            raise ValueError(f'proxy= is a ProxyCLIP setting (and CorrCLIP\'s); '
+                             f'method={method!r}')
         kwargs['dense']['proxy'] = proxy
     return kwargs
 

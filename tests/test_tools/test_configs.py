@@ -13,6 +13,7 @@ from mmseg.structures import SegDataSample
 from timm.models.vision_transformer import VisionTransformer
 
 from conftest import TINY_VIT
+from denseclip.models.segmentors import OpenVocabSegmentor
 from denseclip.models.text.templates import get_templates
 from denseclip.registry import DATASETS, MODELS
 from denseclip.utils import check_model_config, check_vocabulary
@@ -22,10 +23,10 @@ LEAVES = sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.glob('*/*.py'
                 if p.parent.name != '_base_')
 # Evaluation configs of OpenVocabSegmentor (training configs of trained methods are built by
 # their own tests: they need teacher weights a tiny CLIP cannot stand in for).
-SEGMENTOR_LEAVES = [leaf for leaf in LEAVES
-                    if Config.fromfile(str(CONFIGS / leaf)).model.type == 'OpenVocabSegmentor']
+SEGMENTOR_LEAVES = [leaf for leaf in LEAVES if issubclass(
+    MODELS.get(Config.fromfile(str(CONFIGS / leaf)).model.type), OpenVocabSegmentor)]
 METHODS = ('vanilla', 'maskclip', 'sclip', 'clearclip', 'naclip', 'cliptrase', 'proxyclip',
-           'clip_dinoiser', 'scclip', 'resclip')
+           'clip_dinoiser', 'scclip', 'resclip', 'corrclip')
 BENCHMARKS = ('voc21', 'voc20', 'context60', 'context59', 'coco-object', 'coco-stuff171',
               'cityscapes', 'ade20k')
 
@@ -68,9 +69,10 @@ def tiny_model_config(model: dict, tiny_config) -> dict:
     """A leaf's model config with tiny random stand-ins for every weight it would load.
 
     The leaves stay as released; only what would be downloaded or is tied to the CLIP's size
-    is swapped: the CLIP (a 2-layer tiny one, or as deep as the CLIP-DINOiser guidance block
-    needs), a proxy from timm's hub (DINO ViT-B/8: a random 1-block timm ViT with 8-pixel
-    patches) and CLIP-DINOiser's heads (random, as wide as the tiny CLIP).
+    is swapped: the CLIP (a 2-layer tiny one, or as deep as the CLIP-DINOiser guidance block,
+    SC-CLIP's, RCS's or CorrCLIP's blocks need), a proxy from timm's hub (DINO ViT-B/8: a
+    random 1-block timm ViT with 8-pixel patches), SAM's masks (superpixels) and
+    CLIP-DINOiser's heads (random, as wide as the tiny CLIP).
     """
     model = copy.deepcopy(model)
     refiner = model.get('feature_refiner')
@@ -81,8 +83,12 @@ def tiny_model_config(model: dict, tiny_config) -> dict:
                      dense['multi_end_idx'] - 1) + 2
     if dense['type'] == 'ResCLIPAttention':  # RCS reads blocks up to rcs_blocks[1] - 1 <= L-2
         layers = dense['rcs_blocks'][1] + 1
+    if dense['type'] == 'CorrCLIPAttention':  # its spatial branch averages blocks before L-2
+        layers = dense['num_spatial'] + 2
     model['backbone'].update(model=tiny_config(layers), pretrained=None)
-    if dense['type'] == 'ProxyCLIPAttention' and dense['proxy'].get('pretrained') == 'timm':
+    if model.get('mask_generator', {}).get('type') == 'SAMMaskGenerator':  # no SAM offline
+        model['mask_generator'] = dict(type='SuperpixelMaskGenerator', cache_dir=False)
+    if 'proxy' in dense and dense['proxy'].get('pretrained') == 'timm':
         torch.manual_seed(0)
         vit = VisionTransformer(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2,
                                 num_classes=0).eval()

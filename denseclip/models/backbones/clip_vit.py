@@ -170,7 +170,19 @@ class CLIPViT(BaseModule):
         return tokens, grid
 
     def project(self, patches: Tensor, grid: tuple[int, int]) -> Tensor:
-        """ln_post and proj of patch tokens: (B, N, D) -> (B, E, h, w)."""
+        """ln_post and proj of patch tokens: (B, N, D) -> (B, E, h, w).
+
+        A (K, B, N, D) stack is K branches a dense attention fuses after ln_post (CorrCLIP):
+        each goes through ln_post, they are summed with its ``branch_weights``, then projected.
+        """
+        if patches.ndim == 4:
+            weights = getattr(self.dense, 'branch_weights', None)
+            if weights is None or len(weights) != patches.shape[0]:
+                raise ValueError(f'CLIPViT: {type(self.dense).__name__} returned '
+                                 f'{patches.shape[0]} branches but branch_weights={weights}')
+            post = sum(w * self.visual.ln_post(p) for w, p in zip(weights, patches))
+            feats = post @ self.visual.proj  # (B, N, E)
+            return feats.transpose(1, 2).reshape(feats.shape[0], -1, *grid)
         feats = self.visual.ln_post(patches) @ self.visual.proj  # (B, N, E)
         return feats.transpose(1, 2).reshape(feats.shape[0], -1, *grid)  # (B, E, h, w)
 
@@ -216,5 +228,9 @@ class CLIPViT(BaseModule):
         maps = [self.patch_map(t, grid) for t in tokens[1:]]  # after blocks 0..L-2
         if self.out_indices[-1] == len(self.blocks) - 1:
             patches, out_grid, _ = self.dense.dense_forward(self.blocks, tokens, grid, images)
+            if patches.ndim == 4:
+                raise TypeError(f'CLIPViT.forward: {type(self.dense).__name__} fuses branches '
+                                'after ln_post, so it has no single pre-ln_post map; use '
+                                'forward_dense / encode_dense')
             maps.append(patches.transpose(1, 2).reshape(images.shape[0], -1, *out_grid))
         return tuple(maps[i] for i in self.out_indices)

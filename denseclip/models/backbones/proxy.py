@@ -250,9 +250,8 @@ class DINOProxy(nn.Module):
         return resample_abs_pos_embed(vit.pos_embed, list(grid), old_size=list(old_grid),
                                       num_prefix_tokens=prefix, antialias=True)[0]
 
-    def forward(self, images: Tensor) -> Tensor:
-        """(B, 3, H, W) normalised with ``mean``/``std``, H and W divisible by the patch size ->
-        (B, C, H/p, W/p) last-layer patch features."""
+    def _embed(self, images: Tensor) -> tuple[Tensor, tuple[int, int]]:
+        """Tokens entering the first block (after ``norm_pre``), (B, P + IJ, C), and (I, J)."""
         vit = self.vit
         p = self.patch_size
         if images.ndim != 4 or images.shape[-2] % p or images.shape[-1] % p:
@@ -267,9 +266,36 @@ class DINOProxy(nn.Module):
             x = torch.cat(prefix + [x + pos], dim=1)  # (B, P + IJ, C)
         else:
             x = torch.cat(prefix + [x], dim=1) + pos  # (B, P + IJ, C)
-        x = vit.norm(vit.blocks(vit.norm_pre(vit.patch_drop(vit.pos_drop(x)))))
+        return vit.norm_pre(vit.patch_drop(vit.pos_drop(x))), (I, J)
+
+    def forward(self, images: Tensor) -> Tensor:
+        """(B, 3, H, W) normalised with ``mean``/``std``, H and W divisible by the patch size ->
+        (B, C, H/p, W/p) last-layer patch features."""
+        vit = self.vit
+        x, grid = self._embed(images)
+        x = vit.norm(vit.blocks(x))
         x = x[:, vit.num_prefix_tokens:]  # (B, IJ, C)
-        return x.transpose(1, 2).reshape(B, C, I, J)  # (B, C, I, J)
+        B, _, C = x.shape
+        return x.transpose(1, 2).reshape(B, C, *grid)  # (B, C, I, J)
+
+    def forward_qk(self, images: Tensor) -> Tensor:
+        """The last block's q + k of the patch tokens, as a map (B, C, H/p, W/p).
+
+        CorrCLIP's correlation features (corrclip_segmentor.py@103bc18 ``forward_feature``:
+        a forward hook on ``dino.blocks[-1].attn.qkv``, ``qkv[0] + qkv[1]``, [CLS] dropped):
+        the last block's ``qkv`` linear on its ``norm1`` input, all heads side by side, before
+        any per-head q/k norm (DINO has none). Same input rules as :meth:`forward`.
+        """
+        vit = self.vit
+        x, grid = self._embed(images)
+        for block in vit.blocks[:-1]:
+            x = block(x)
+        last = vit.blocks[-1]
+        qkv = last.attn.qkv(last.norm1(x))  # (B, T, 3C'), q | k | v
+        B, T, _ = qkv.shape
+        q, k, _ = qkv.reshape(B, T, 3, -1).unbind(2)  # (B, T, C') each
+        qk = (q + k)[:, vit.num_prefix_tokens:]  # (B, IJ, C')
+        return qk.transpose(1, 2).reshape(B, -1, *grid)  # (B, C', I, J)
 
 
 @MODELS.register_module()
