@@ -16,7 +16,7 @@ RESNET_METHODS = ('vanilla', 'maskclip')
 # of its settings: the benchmark configs inherit it, the Python API and demos read it.
 HARNESSES = Path(__file__).resolve().parents[2] / 'configs' / '_base_' / 'models'
 # Dense attentions whose ``proxy=`` (a second encoder's config) the API may replace.
-PROXY_ATTENTIONS = ('ProxyCLIPAttention', 'CorrCLIPAttention')
+PROXY_ATTENTIONS = ('ProxyCLIPAttention', 'CorrCLIPAttention', 'TridentAttention')
 
 
 def known_methods() -> list[str]:
@@ -43,7 +43,7 @@ def dense_method_kwargs(method: str, proxy: dict | None = None,
 
     Args:
         method: a dense method name (:func:`known_methods`).
-        proxy: ProxyCLIP's (or CorrCLIP's) proxy config replacing its default (e.g.
+        proxy: ProxyCLIP's (or CorrCLIP's, Trident's) proxy config replacing its default (e.g.
             ``dict(type='DINOProxy', model=..., pretrained='/path')``); refused for any other
             method.
         harness: ``method_config(method)``, if the caller has read it already.
@@ -53,7 +53,7 @@ def dense_method_kwargs(method: str, proxy: dict | None = None,
     kwargs = {k: v for k, v in backbone.items() if k not in ('type', 'model', 'pretrained')}
     if proxy is not None:
         if kwargs.get('dense', {}).get('type') not in PROXY_ATTENTIONS:
-            raise ValueError(f'proxy= is a ProxyCLIP setting (and CorrCLIP\'s); '
+            raise ValueError('proxy= is a setting of ProxyCLIP, CorrCLIP and Trident; '
                              f'method={method!r}')
         kwargs['dense']['proxy'] = proxy
     return kwargs

@@ -6,6 +6,7 @@ splits heads with its own reshape and forms each attention map explicitly.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 
 import pytest
 import torch
@@ -177,15 +178,21 @@ def test_pos_embed_forms_differ_off_the_native_grid_and_agree_on_it(clip):
 @pytest.mark.parametrize('type_name', sorted(
     name for name, cls in MODELS.module_dict.items()
     if isinstance(cls, type) and issubclass(cls, denseclip.models.dense.DenseAttention)
-    and name != 'ProxyCLIPAttention'))
+    # a second encoder's weights: their own tests (test_proxyclip, test_corrclip, test_trident)
+    and name not in ('ProxyCLIPAttention', 'CorrCLIPAttention', 'TridentAttention')))
 def test_every_registered_attention_runs_non_square_with_gradients(clip, type_name):
     # settings that fit the 2-block tiny CLIP (SC-CLIP reads tokens after earlier blocks)
     fit = dict(SCCLIPAttention=dict(pre_adjust_idx=0, post_adjust_idx=0, multi_start_idx=0,
                                     multi_end_idx=1),
-               ResCLIPAttention=dict(attention=dict(type='NACLIPAttention'), rcs_blocks=(0, 1)))
+               ResCLIPAttention=dict(attention=dict(type='NACLIPAttention'), rcs_blocks=(0, 1)),
+               CorrScopeAttention=dict(attention=dict(type='NACLIPAttention')))
     model = CLIPViT(model=clip, dense=dict(type=type_name, **fit.get(type_name, {})))
     images = torch.randn(2, 3, 32, 112, requires_grad=True)
-    feats = model.encode_dense(images)
+    regions = torch.zeros(2, 32, 112, dtype=torch.long)
+    regions[:, :, 48:] = 1  # CorrCLIP's scope: two regions
+    masks = model.dense.use_masks(regions) if hasattr(model.dense, 'use_masks') else nullcontext()
+    with masks:
+        feats = model.encode_dense(images)
     assert feats.shape == (2, TINY_VIT['embed_dim'], 2, 7) and torch.isfinite(feats).all()
     feats.square().mean().backward()
     assert torch.isfinite(images.grad).all() and images.grad.abs().sum() > 0

@@ -217,7 +217,8 @@ def test_method_settings_come_from_the_harness_configs():
     """build_dense_clip's and the API's method settings are the harness configs' backbones
     (one table): the benchmark configs inherit the same dicts."""
     assert known_methods() == ['clearclip', 'clip_dinoiser', 'cliptrase', 'corrclip', 'maskclip',
-                               'naclip', 'proxyclip', 'resclip', 'scclip', 'sclip', 'vanilla']
+                               'naclip', 'proxyclip', 'resclip', 'scclip', 'sclip', 'trident',
+                               'vanilla']
     assert dense_method_kwargs('cliptrase') == dict(dense=dict(type='CLIPtraseAttention'),
                                                     pos_interp='scale_factor')
     assert dense_method_kwargs('vanilla') == dict(dense=dict(type='VanillaAttention'),

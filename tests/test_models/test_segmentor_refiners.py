@@ -221,10 +221,10 @@ def test_python_api_second_wave_methods(tiny3_files, tmp_path):
     save_file(random_heads().state_dict(), str(heads))
     with pytest.raises(ValueError, match="needs its trained heads: pass heads="):
         denseclip.OpenVocabSegmenter('clip_dinoiser', config, weights)
-    with pytest.raises(ValueError, match='proxy= is a ProxyCLIP setting'):
+    with pytest.raises(ValueError, match='proxy= is a setting of ProxyCLIP, CorrCLIP and Trident'):
         denseclip.OpenVocabSegmenter('sclip', config, weights, proxy=dict(type='DINOProxy'))
     # build_dense_clip takes the same proxy= (it raised a TypeError from CLIPViT)
-    with pytest.raises(ValueError, match='proxy= is a ProxyCLIP setting'):
+    with pytest.raises(ValueError, match='proxy= is a setting of ProxyCLIP, CorrCLIP and Trident'):
         denseclip.build_dense_clip(config, weights, method='sclip', proxy=dict(type='DINOProxy'))
     proxy = dict(type='DINOProxy', model=tiny_dino())
     dense = denseclip.build_dense_clip(config, weights, method='proxyclip', proxy=proxy)

@@ -26,7 +26,7 @@ LEAVES = sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.glob('*/*.py'
 SEGMENTOR_LEAVES = [leaf for leaf in LEAVES if issubclass(
     MODELS.get(Config.fromfile(str(CONFIGS / leaf)).model.type), OpenVocabSegmentor)]
 METHODS = ('vanilla', 'maskclip', 'sclip', 'clearclip', 'naclip', 'cliptrase', 'proxyclip',
-           'clip_dinoiser', 'scclip', 'resclip', 'corrclip')
+           'clip_dinoiser', 'scclip', 'resclip', 'corrclip', 'trident')
 BENCHMARKS = ('voc21', 'voc20', 'context60', 'context59', 'coco-object', 'coco-stuff171',
               'cityscapes', 'ade20k')
 
@@ -71,8 +71,8 @@ def tiny_model_config(model: dict, tiny_config) -> dict:
     The leaves stay as released; only what would be downloaded or is tied to the CLIP's size
     is swapped: the CLIP (a 2-layer tiny one, or as deep as the CLIP-DINOiser guidance block,
     SC-CLIP's, RCS's or CorrCLIP's blocks need), a proxy from timm's hub (DINO ViT-B/8: a
-    random 1-block timm ViT with 8-pixel patches), SAM's masks (superpixels) and
-    CLIP-DINOiser's heads (random, as wide as the tiny CLIP).
+    random 1-block timm ViT with 8-pixel patches), SAM's masks (superpixels), SAM's encoder
+    (a tiny random one) and CLIP-DINOiser's heads (random, as wide as the tiny CLIP).
     """
     model = copy.deepcopy(model)
     refiner = model.get('feature_refiner')
@@ -88,6 +88,9 @@ def tiny_model_config(model: dict, tiny_config) -> dict:
     model['backbone'].update(model=tiny_config(layers), pretrained=None)
     if model.get('mask_generator', {}).get('type') == 'SAMMaskGenerator':  # no SAM offline
         model['mask_generator'] = dict(type='SuperpixelMaskGenerator', cache_dir=False)
+    if model['type'] == 'TridentSegmentor':  # no SAM offline: a tiny random SAM encoder
+        model['sam'] = dict(type='SmallSAMEncoder', img_size=64, embed_dim=32, depth=2,
+                            num_heads=2, window_size=2)
     if 'proxy' in dense and dense['proxy'].get('pretrained') == 'timm':
         torch.manual_seed(0)
         vit = VisionTransformer(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2,
@@ -259,6 +262,19 @@ EXPECTED = {
         temp_thd=0.1),
     'resclip/resclip_vit-b16_ade20k.py': dict(
         S=336, rcs_weights=(2.0, 0.3), sfr_weights=(2.1, 0.7), temp_thd=0.25),
+    # Trident (§12, trident.py and configs/ of YuHengsss/Trident@a93b346): ProxyCLIP's window
+    # step with DINO ViT-B/16, SAM ViT-B's aggregation, 336/224 windows
+    'trident/trident_vit-b16_voc21.py': dict(
+        S=448, prob_thd=0.2, slide_crop=336, slide_stride=224, beta=1.2, gamma=3.0,
+        proxy='vit_base_patch16_224.dino', dense='TridentAttention', logit_scale=40,
+        name_sep='; ', cos_fac=1.2, refine_neg_cos=True, sam_splits=1),
+    'trident/trident_vit-b16_context60.py': dict(S=576, prob_thd=0.15),
+    'trident/trident_vit-b16_coco-object.py': dict(S=448, prob_thd=0.25),
+    'trident/trident_vit-b16_voc20.py': dict(S=336, slide_stride=112),
+    'trident/trident_vit-b16_context59.py': dict(S=576),
+    'trident/trident_vit-b16_coco-stuff171.py': dict(S=448),
+    'trident/trident_vit-b16_cityscapes.py': dict(S=688, sam_splits=2),
+    'trident/trident_vit-b16_ade20k.py': dict(S=576),
 }
 PATHS = {
     'slide_crop': 'model.slide_crop', 'slide_stride': 'model.slide_stride',
@@ -280,6 +296,8 @@ PATHS = {
     'rcs_weights': 'model.backbone.dense.rcs_weights',
     'sfr_weights': 'model.backbone.dense.sfr_weights',
     'temp_thd': 'model.patch_refiner.temp_thd',
+    'cos_fac': 'model.cos_fac', 'refine_neg_cos': 'model.refine_neg_cos',
+    'sam_splits': 'model.sam_splits',
 }
 
 

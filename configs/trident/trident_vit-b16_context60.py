@@ -1,0 +1,24 @@
+# Trident (Shi, Dong, Xu, ICCV 2025), OpenAI CLIP ViT-B/16 with DINO ViT-B/16 and SAM ViT-B, on
+# PASCAL Context with background (PC60).
+# Settings: YuHengsss/Trident configs/cfg_context60.py@a93b346 over base_config.py and the
+# defaults of trident.py (reference notes §12). sam_refinement stays off (not implemented).
+# Published mIoU: 38.6 (paper; README assets/data_result.png@a93b346) [2nd: notes §12].
+_base_ = [
+    '../_base_/models/trident_harness.py',
+    '../_base_/datasets/context60.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(
+    # name_path of cfg_context60.py (byte-identical to sclip/cls_context60.txt)
+    vocabulary=('{{fileDirname}}/../../denseclip/datasets/vocabularies/'
+                'sclip/cls_context60.txt'),
+    prob_thd=0.15,  # cfg_context60.py
+)
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    # S = 576: cfg_context60.py
+    dict(type='Resize', scale=(2048, 576), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

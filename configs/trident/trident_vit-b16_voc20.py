@@ -1,0 +1,25 @@
+# Trident (Shi, Dong, Xu, ICCV 2025), OpenAI CLIP ViT-B/16 with DINO ViT-B/16 and SAM ViT-B, on
+# PASCAL VOC 2012 without background (VOC20).
+# Settings: YuHengsss/Trident configs/cfg_voc20.py@a93b346 over base_config.py and the
+# defaults of trident.py (reference notes §12). sam_refinement stays off (not implemented).
+# Published mIoU: 84.5 (paper; README assets/data_result.png@a93b346) [2nd: notes §12].
+_base_ = [
+    '../_base_/models/trident_harness.py',
+    '../_base_/datasets/voc20.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(
+    # name_path of cfg_voc20.py (byte-identical to clearclip/cls_voc20.txt)
+    vocabulary=('{{fileDirname}}/../../denseclip/datasets/vocabularies/'
+                'clearclip/cls_voc20.txt'),
+    slide_stride=112,  # cfg_voc20.py
+    cos_fac=0.0,  # cfg_voc20.py
+)
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    # S = 336: cfg_voc20.py
+    dict(type='Resize', scale=(2048, 336), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
