@@ -15,7 +15,6 @@ image's hash, so every click after the first runs only the prompt-dependent part
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from functools import partial
@@ -28,12 +27,8 @@ from segment_anything.modeling import (ImageEncoderViT, MaskDecoder, PromptEncod
                                        TwoWayTransformer)
 from skimage.segmentation import felzenszwalb
 
-
-def image_key(image: np.ndarray) -> str:
-    """sha1 of an (H, W, 3) uint8 image's shape and pixels: the key of every per-image cache."""
-    digest = hashlib.sha1(str(image.shape).encode())
-    digest.update(np.ascontiguousarray(image).data)
-    return digest.hexdigest()
+# sha1 of an image's shape and pixels: the key of every per-image cache (CorrCLIP's too)
+from denseclip.models.masks import image_key
 
 
 class LRUCache:

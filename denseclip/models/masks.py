@@ -28,6 +28,7 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -330,18 +331,10 @@ class SAMMaskGenerator(MaskGenerator):
     @torch.inference_mode()
     def generate(self, image: np.ndarray) -> np.ndarray:
         autocast = (torch.autocast('cuda', dtype=torch.float16) if self.device_name == 'cuda'
-                    and self.backend == 'sam2' else _null())
+                    and self.backend == 'sam2' else nullcontext())
         with autocast:  # released: SAM2 under CUDA fp16 autocast
             records = self._generator.generate(image)
         return region_map([r['segmentation'] for r in records], image.shape[:2])
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _module_digest(module: nn.Module) -> str:
