@@ -1,7 +1,9 @@
 # Trident (Shi, Dong, Xu, ICCV 2025), OpenAI CLIP ViT-B/16 with DINO ViT-B/16 and SAM ViT-B, on
 # ADE20K-150 (ADE).
 # Settings: YuHengsss/Trident configs/cfg_ade20k.py@a93b346 over base_config.py and the
-# defaults of trident.py (reference notes §12). sam_refinement stays off (not implemented).
+# defaults of trident.py (reference notes §12). SAM prompt refinement stays off, as in
+# base_config.py; the released eval commands (README, dist_test.sh) pass --sam_refine:
+# --cfg-options model.sam_refinement=True for that setting.
 # Published mIoU: 21.9 (paper; README assets/data_result.png@a93b346) [2nd: notes §12].
 _base_ = [
     '../_base_/models/trident_harness.py',
@@ -13,6 +15,7 @@ model = dict(
     vocabulary=('{{fileDirname}}/../../denseclip/datasets/vocabularies/'
                 'sclip/cls_ade20k.txt'),
     refine_neg_cos=False,  # cfg_ade20k.py
+    coarse_thresh=0.05,  # cfg_ade20k.py (read only with sam_refinement=True)
 )
 test_pipeline = [
     dict(type='LoadImageFromFile'),

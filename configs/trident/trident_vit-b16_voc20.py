@@ -1,7 +1,9 @@
 # Trident (Shi, Dong, Xu, ICCV 2025), OpenAI CLIP ViT-B/16 with DINO ViT-B/16 and SAM ViT-B, on
 # PASCAL VOC 2012 without background (VOC20).
 # Settings: YuHengsss/Trident configs/cfg_voc20.py@a93b346 over base_config.py and the
-# defaults of trident.py (reference notes §12). sam_refinement stays off (not implemented).
+# defaults of trident.py (reference notes §12). SAM prompt refinement stays off, as in
+# base_config.py; the released eval commands (README, dist_test.sh) pass --sam_refine:
+# --cfg-options model.sam_refinement=True for that setting.
 # Published mIoU: 84.5 (paper; README assets/data_result.png@a93b346) [2nd: notes §12].
 _base_ = [
     '../_base_/models/trident_harness.py',
@@ -14,6 +16,7 @@ model = dict(
                 'clearclip/cls_voc20.txt'),
     slide_stride=112,  # cfg_voc20.py
     cos_fac=0.0,  # cfg_voc20.py
+    # coarse_thresh: the harness's 0.2 (cfg_voc20.py's too)
 )
 test_pipeline = [
     dict(type='LoadImageFromFile'),

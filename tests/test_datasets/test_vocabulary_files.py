@@ -24,7 +24,7 @@ DATASET = {
     'pc459': 'PascalContext459Dataset', 'voc20b': 'PascalVOCDataset',
 }
 SEP = {'sclip': ', ', 'clearclip': ',', 'proxyclip': '; ', 'maskclip': ', ', 'toy': ', ',
-       'cliptrase': ', ', 'clip_dinoiser': ', ', 'catseg': ', '}
+       'cliptrase': ', ', 'clip_dinoiser': ', ', 'catseg': ', ', 'corrclip': '; '}
 FILES = sorted(p.relative_to(VOCAB).as_posix() for p in VOCAB.glob('*/*.txt'))
 
 

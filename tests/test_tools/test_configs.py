@@ -88,7 +88,7 @@ def tiny_model_config(model: dict, tiny_config) -> dict:
     model['backbone'].update(model=tiny_config(layers), pretrained=None)
     if model.get('mask_generator', {}).get('type') == 'SAMMaskGenerator':  # no SAM offline
         model['mask_generator'] = dict(type='SuperpixelMaskGenerator', cache_dir=False)
-    if model['type'] == 'TridentSegmentor':  # no SAM offline: a tiny random SAM encoder
+    if model.get('sam', {}).get('type') == 'SAMProxy':  # no SAM offline: a tiny random one
         model['sam'] = dict(type='SmallSAMEncoder', img_size=64, embed_dim=32, depth=2,
                             num_heads=2, window_size=2)
     if 'proxy' in dense and dense['proxy'].get('pretrained') == 'timm':
