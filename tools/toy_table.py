@@ -20,11 +20,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ('vanilla', 'maskclip', 'sclip', 'clearclip', 'naclip', 'cliptrase', 'proxyclip',
-           'clip_dinoiser', 'scclip', 'resclip', 'corrclip')
+           'clip_dinoiser', 'scclip', 'resclip', 'corrclip', 'trident')
 NAMES = dict(vanilla='vanilla', maskclip='MaskCLIP', sclip='SCLIP', clearclip='ClearCLIP',
              naclip='NACLIP', cliptrase='CLIPtrase', proxyclip='ProxyCLIP',
              clip_dinoiser='CLIP-DINOiser', scclip='SC-CLIP', resclip='ResCLIP',
-             corrclip='CorrCLIP')
+             corrclip='CorrCLIP', trident='Trident')
 COLUMNS = ('mIoU', 'mIoU_seen', 'mIoU_unseen', 'hIoU', 'aAcc')
 
 
