@@ -26,6 +26,7 @@ install_requires = [
     'scikit-image',
     'scikit-learn',
     'scipy',
+    'h5py',  # ImageNet-Segmentation's gtsegs_ijcv.mat (MATLAB v7.3)
     'numpy',
     'pillow',
 ]
@@ -44,7 +45,8 @@ setup(
     long_description_content_type='text/markdown',
     python_requires='>=3.10',
     packages=find_packages(include=['denseclip', 'denseclip.*']),
-    package_data={'denseclip': ['toy/*.json', 'toy/*.safetensors', 'datasets/vocabularies/*/*.txt']},
+    package_data={'denseclip': ['toy/*.json', 'toy/*.safetensors', 'datasets/vocabularies/*/*.txt',
+                                'datasets/textspan/*.txt']},
     install_requires=install_requires,
     extras_require=extras,
     license='Apache-2.0',

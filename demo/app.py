@@ -1,4 +1,4 @@
-"""Browser demo: click on a picture, get a mask, and CLIP names it.
+"""Browser demo: click on a picture, get a mask, and CLIP names it; or type a phrase, see where.
 
     python demo/app.py                              # toy CLIP + superpixels, offline
     python demo/app.py --model ViT-B-16 --pretrained openai \\
@@ -10,6 +10,16 @@ box; the mask provider turns the prompts into a mask and :func:`name_mask` names
 CLIP features of the chosen method are averaged inside the mask and compared with the
 vocabulary, top 3 shown. "Segment everything" names every mask of the provider; "Semantic"
 shows the full ``OpenVocabSegmenter`` result.
+
+The "Phrase" tab localises a phrase ("the red circle on the grass") with
+:class:`denseclip.PhraseLocalizer` (Adapting CLIP for phrase localization): the heat map
+blended on the picture, the box in green, and the box's pixel coordinates and score below.
+It uses the same CLIP as the other tabs: region tokens for a ViT, the dilated ResNet for an
+``RN*`` model, the toy CLIP's region tokens by default (``--method`` is the segmentation
+method only). With ``--config`` (a segmentation config) give the phrase model its own
+``--phrase-config`` (a ``configs/grounding/`` file). The localizer is built on the first
+phrase, then kept. An empty phrase, one longer than the text context, or a picture smaller
+than one patch is refused with the reason in the status line.
 
 Per image, the CLIP dense features and the mask provider's image work (SAM embedding,
 superpixels) are computed once, on upload, and cached by the image's hash: a click then costs
@@ -44,8 +54,9 @@ import gradio as gr  # noqa: E402
 
 import denseclip  # noqa: E402,F401  (installs the mmcv shim, registers modules)
 from demo_utils import (EXAMPLES, TOY_EXAMPLE, TOY_VOCABULARY, add_model_arguments,  # noqa: E402
-                        build_segmenter, check_model_arguments, is_toy, parse_vocabulary)
-from denseclip.apis import OpenVocabSegmenter, load_image  # noqa: E402
+                        build_localizer, build_segmenter, check_model_arguments, is_toy,
+                        parse_vocabulary)
+from denseclip.apis import OpenVocabSegmenter, PhraseLocalizer, load_image  # noqa: E402
 from denseclip.apis.mask_naming import name_mask  # noqa: E402
 from denseclip.models.segmentors import CLIP_MEAN, CLIP_STD  # noqa: E402
 from denseclip.models.text import TextClassifier, Vocabulary  # noqa: E402
@@ -127,6 +138,35 @@ class MaskNamer:
             return self.segmenter(image, vocabulary)
 
 
+class LazyLocalizer:
+    """The phrase localizer, built by ``factory`` on the first phrase and then kept (a demo
+    that is only clicked never loads it). A failed build is not kept: the next phrase retries
+    and shows the error again."""
+
+    def __init__(self, factory) -> None:
+        self.factory = factory
+        self.localizer: PhraseLocalizer | None = None
+        self.lock = threading.Lock()
+
+    def __call__(self, image: np.ndarray, phrase: str):
+        with self.lock:
+            if self.localizer is None:
+                start = time.perf_counter()
+                self.localizer = self.factory()
+                logger.info('phrase localizer built in %.2f s', time.perf_counter() - start)
+            return self.localizer(image, phrase)
+
+
+def phrase_arguments(args: argparse.Namespace) -> argparse.Namespace:
+    """The options :func:`build_localizer` reads, from the app's: the same CLIP; ``--method``
+    (the segmentation method) dropped; ``--phrase-config`` in place of ``--config``."""
+    if args.config is not None and args.phrase_config is None:
+        raise ValueError('--config sets the segmentation model only; give the phrase model with '
+                         '--phrase-config (a configs/grounding/ file)')
+    return argparse.Namespace(method=None, config=args.phrase_config, model=args.model,
+                              pretrained=args.pretrained, device=args.device)
+
+
 def draw_prompts(image: np.ndarray, mask: np.ndarray | None, points: list, box, corner
                  ) -> np.ndarray:
     """The enlarged image with the mask tinted and outlined, points (green +, red -), the box
@@ -188,9 +228,11 @@ def empty_state() -> dict:
 class DemoHandlers:
     """The event handlers; each returns values in the order of its event's ``outputs``."""
 
-    def __init__(self, namer: MaskNamer, masks: SamMasks | SuperpixelMasks) -> None:
+    def __init__(self, namer: MaskNamer, masks: SamMasks | SuperpixelMasks,
+                 localizer: LazyLocalizer | None = None) -> None:
         self.namer = namer
         self.masks = masks
+        self.localizer = localizer
 
     def load(self, path: str | None):
         """Upload or example -> (state, canvas, status, names)."""
@@ -307,10 +349,35 @@ class DemoHandlers:
         overlay = enlarge(result.overlay(), display_scale(image))
         return overlay, result.areas(), f'Segmented in {seconds:.2f} s.'
 
+    def phrase(self, state: dict, phrase: str):
+        """Localise a phrase -> (overlay: heat map and box, result text, status)."""
+        image = state['image']
+        if image is None:
+            return None, '', 'Upload a picture first.'
+        if self.localizer is None:
+            return None, '', '**Phrase:** phrase mode is not set up in this app.'
+        start = time.perf_counter()
+        try:
+            result = self.localizer(image, phrase)
+        except (OSError, ValueError, TypeError, KeyError) as err:
+            message = err.args[0] if isinstance(err, KeyError) and err.args else err
+            logger.info('phrase %r refused: %s', phrase, message)
+            return None, '', f'**Phrase:** {message}'
+        seconds = time.perf_counter() - start
+        x1, y1, x2, y2 = (float(c) for c in result.box)
+        text = (f'"{result.phrase}": box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}) '
+                f'(x1, y1, x2, y2 in image pixels), score {result.score:.3f}')
+        logger.info('phrase %r: box (%.0f, %.0f, %.0f, %.0f), score %.3f, %.2f s', phrase,
+                    x1, y1, x2, y2, result.score, seconds)
+        overlay = enlarge(result.overlay(), display_scale(image))
+        return overlay, text, f'Phrase localised in {seconds:.2f} s.'
+
 
 def build_app(handlers: DemoHandlers, banner: str, vocabulary: str,
-              examples: list[tuple[str, str]]) -> gr.Blocks:
-    """The page: inputs on the left; Click / Segment everything / Semantic tabs on the right."""
+              examples: list[tuple[str, str]], phrase_hint: str = 'the man in a red shirt'
+              ) -> gr.Blocks:
+    """The page: inputs on the left; Click / Segment everything / Semantic / Phrase tabs on the
+    right."""
     with gr.Blocks(title='denseclip demo') as app:
         gr.Markdown(f'## denseclip: click on a picture, CLIP names the mask\n{banner}',
                     elem_id='banner')
@@ -343,11 +410,20 @@ def build_app(handlers: DemoHandlers, banner: str, vocabulary: str,
                     run_sem = gr.Button('Segment (OpenVocabSegmenter)', elem_id='run-semantic')
                     sem_picture = gr.Image(label='Overlay', interactive=False, format='png')
                     areas = gr.Label(label='Class areas', elem_id='areas')
+                with gr.Tab('Phrase'):
+                    phrase = gr.Textbox(label='Phrase (Enter or the button localises it)',
+                                        placeholder=f'e.g. {phrase_hint}', elem_id='phrase')
+                    run_phrase = gr.Button('Localise the phrase', elem_id='run-phrase')
+                    phrase_picture = gr.Image(label='Heat map and box', interactive=False,
+                                              format='png', elem_id='phrase-picture')
+                    phrase_box = gr.Markdown('', elem_id='phrase-result')
         upload.change(handlers.load, [upload], [state, canvas, status, names])
         canvas.select(handlers.click, [state, mode, vocab], [state, canvas, names, status])
         clear.click(handlers.clear, [state], [state, canvas, names, status])
         run_all.click(handlers.everything, [state, vocab], [all_picture, table, status])
         run_sem.click(handlers.semantic, [state, vocab], [sem_picture, areas, status])
+        for event in (run_phrase.click, phrase.submit):
+            event(handlers.phrase, [state, phrase], [phrase_picture, phrase_box, status])
     return app
 
 
@@ -377,6 +453,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--sam-checkpoint', default=None, help='SAM weights file')
     parser.add_argument('--sam-type', default='vit_b', help='vit_b, vit_l or vit_h')
     parser.add_argument('--max-file-size', default='20mb', help='upload limit, e.g. 20mb')
+    parser.add_argument('--phrase-config', default=None,
+                        help='Phrase tab: a configs/grounding/ file (needed with --config; '
+                        'default: region tokens, or the dilated ResNet for an RN* --model, of '
+                        'the same CLIP)')
     add_model_arguments(parser)
     return parser.parse_args(argv)
 
@@ -399,6 +479,8 @@ def setup(args: argparse.Namespace) -> tuple[gr.Blocks, list[str]]:
     """The page and the folders it may serve files from, built from the options; errors here
     come before any server starts."""
     check_model_arguments(args)
+    if args.phrase_config is not None and not Path(args.phrase_config).is_file():
+        raise FileNotFoundError(f'--phrase-config {args.phrase_config}: no such file')
     toy = is_toy(args)
     vocabulary = args.classes if args.classes is not None else (TOY_VOCABULARY if toy else '')
     if vocabulary:
@@ -416,9 +498,11 @@ def setup(args: argparse.Namespace) -> tuple[gr.Blocks, list[str]]:
             'toy-world classes)' if toy else f'`{args.config or args.model or args.pretrained}`')
     banner = f'CLIP: {clip} &nbsp;|&nbsp; masks: **{masks.label}**'
     logger.info('CLIP: %s; masks: %s', clip, masks.label)
-    handlers = DemoHandlers(MaskNamer(build_segmenter(args)), masks)
+    localizer = LazyLocalizer(lambda: build_localizer(phrase_arguments(args)))
+    handlers = DemoHandlers(MaskNamer(build_segmenter(args)), masks, localizer)
     examples = example_pictures(toy)
-    app = build_app(handlers, banner, vocabulary, examples)
+    app = build_app(handlers, banner, vocabulary, examples,
+                    'the red circle on the grass' if toy else 'the man in a red shirt')
     return app, sorted({str(EXAMPLES)} | {str(Path(path).parent) for path, _ in examples})
 
 

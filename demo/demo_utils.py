@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from denseclip.apis import OpenVocabSegmenter
+from denseclip.apis import OpenVocabSegmenter, PhraseLocalizer
 from denseclip.apis import known_methods
 from denseclip.models.text import Vocabulary
 from denseclip.toy import TOY_CLASSES
@@ -91,3 +91,23 @@ def parse_vocabulary(text: str) -> Vocabulary:
         raise ValueError('the class list is empty; give comma-separated class names, synonyms '
                          'split by ";", e.g. "person;pedestrian,car,grass"')
     return Vocabulary.from_string(text).require_distinct_names()  # the API's rule
+
+
+TOY_PHRASE_CONFIG = REPO / 'configs' / 'grounding' / 'regiontoken_toy-vit-p16_toy.py'
+
+
+def build_localizer(args: argparse.Namespace) -> PhraseLocalizer:
+    """The phrase localizer the options describe: region tokens for a ViT CLIP, the dilated
+    ResNet for an ``RN*`` model; the toy CLIP's region tokens with no model option."""
+    if args.method is not None:
+        raise ValueError('--method names a segmentation method; phrase mode uses region tokens '
+                         '(ViT) or the dilated ResNet (RN*): drop --method')
+    if args.config is not None:
+        return PhraseLocalizer.from_config(args.config, pretrained=args.pretrained,
+                                           device=args.device)
+    if is_toy(args):
+        return PhraseLocalizer.from_config(TOY_PHRASE_CONFIG, device=args.device)
+    method = 'dilated_resnet' if str(args.model or '').startswith('RN') else 'region_tokens'
+    pretrained = args.pretrained if args.pretrained is not None else 'openai'
+    return PhraseLocalizer(method=method, model=args.model, pretrained=pretrained,
+                           device=args.device)

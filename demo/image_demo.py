@@ -4,6 +4,11 @@
     python demo/image_demo.py street.jpg --classes "road,car,person;pedestrian,sky" \\
         --model ViT-B-16 --pretrained openai --method sclip --heatmaps
 
+Phrase mode (Adapting CLIP for phrase localization): ``--phrase "the red circle"`` writes the
+phrase's heat map with its box instead (default ``<image stem>_phrase.png``) and prints the box.
+
+    python demo/image_demo.py --phrase "the red circle on the grass"
+
 Classes are split by ``,`` and a class's synonyms by ``;``. The picture written (default
 ``<image stem>_seg.png`` in the current directory) has the input's size: label colours blended
 on the image with a legend of the predicted classes; ``--heatmaps`` adds below it one
@@ -28,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # demo_utils, when run
 
 import denseclip  # noqa: E402,F401  (installs the mmcv shim, registers modules)
 from demo_utils import (TOY_EXAMPLE, TOY_NOTE, TOY_VOCABULARY, add_model_arguments,  # noqa: E402
-                        build_segmenter, check_model_arguments, is_toy, parse_vocabulary)
+                        build_localizer, build_segmenter, check_model_arguments, is_toy,
+                        parse_vocabulary)
 from denseclip.apis import SegmentationResult, load_image  # noqa: E402
 from denseclip.engine.checkpoint import atomic_replace  # noqa: E402
 
@@ -111,6 +117,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         'default with the toy model: the 13 toy-world classes')
     parser.add_argument('--out', type=Path, default=None,
                         help='output picture (default: <image stem>_seg.png here)')
+    parser.add_argument('--phrase', default=None,
+                        help='phrase mode: localise this phrase (heat map and box) instead of '
+                        'segmenting')
     parser.add_argument('--heatmaps', action='store_true',
                         help='add a grid of per-class probability maps below the overlay')
     add_model_arguments(parser)
@@ -122,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format='%(name)s: %(message)s')
     toy = is_toy(args)
     image_path = Path(args.image) if args.image is not None else TOY_EXAMPLE
+    if args.phrase is not None:
+        return phrase_main(args, toy, image_path)
     out = args.out if args.out is not None else Path(f'{image_path.stem}_seg.png')
     try:
         check_model_arguments(args)
@@ -151,6 +162,32 @@ def main(argv: list[str] | None = None) -> int:
     print(f'wrote {out} ({picture.shape[1]}x{picture.shape[0]}); class areas:')
     for name, area in result.areas().items():
         print(f'{100 * area:6.2f}%  {name}')
+    return 0
+
+
+def phrase_main(args: argparse.Namespace, toy: bool, image_path: Path) -> int:
+    """Phrase mode: write the heat map with the box, print the box and the score."""
+    out = args.out if args.out is not None else Path(f'{image_path.stem}_phrase.png')
+    try:
+        check_model_arguments(args)
+        if args.classes is not None or args.heatmaps:
+            raise ValueError('--phrase localises one phrase; drop --classes/--heatmaps')
+        if args.image is None and not toy:
+            raise ValueError('give an IMAGE (only the toy model has a bundled one)')
+        fmt = output_format(out)
+        image = load_image(image_path)
+        if toy:
+            print(TOY_NOTE)
+        result = build_localizer(args)(image, args.phrase)
+        picture = result.overlay()
+        write_atomic(picture, out, fmt)
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f'image_demo.py: error: {message}', file=sys.stderr)
+        return 1
+    x1, y1, x2, y2 = (float(c) for c in result.box)
+    print(f'wrote {out} ({picture.shape[1]}x{picture.shape[0]}); {args.phrase!r}: box '
+          f'({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}), score {result.score:.3f}')
     return 0
 
 

@@ -13,3 +13,5 @@ from . import datasets, engine, evaluation, models  # noqa: E402,F401  (registra
 from .apis import OpenVocabSegmenter, build_dense_clip  # noqa: E402
 
 __all__ = ['__version__', 'build_dense_clip', 'OpenVocabSegmenter']
+from .apis import PhraseLocalizer  # noqa: E402
+__all__ += ['PhraseLocalizer']

@@ -34,6 +34,11 @@ Four modes, each measured on one seeded model (random weights unless ``--pretrai
   SAM is demo/masks.py's small random SAM (``build_small_sam``) unless ``--sam-checkpoint``
   (with ``--sam-type``) gives real weights; DINO ViT-B/8 is random unless ``--pretrained``-style
   weights are configured (its cost does not depend on them).
+* ``--textspan``: peak memory and seconds of TextSpan's decomposition
+  (:func:`denseclip.models.textspan.decompose_image`) of one 224x224 image at ViT-B/16 and
+  ViT-L/14 geometry (random weights, open_clip's configs; ``--textspan-models``): the full
+  (B, L, 1+N, H, E) term tensor (``keep_terms=True``, the released layout) against the
+  accumulate-only sums the segmenter and TextSpan read.
 * ``--deform-attn``: multi-scale deformable attention at the geometry of Mask2Former's pixel
   decoder on a ``--size`` crop (strides 8, 16, 32, every token a query, 8 heads of 32, 4
   points, batch ``--batch``): denseclip.compat's ``ms_deform_attn_forward`` / ``_backward``
@@ -56,6 +61,7 @@ and the peak reported as a delta over the resident size at that point.
     python tools/benchmark.py --infer catseg --vocab-sizes 150 847 --repeat 1
     python tools/benchmark.py --train mta_clip --repeat 2             # RN50, 512², batch 2
     python tools/benchmark.py --deform-attn --repeat 5 --dtypes fp32
+    python tools/benchmark.py --textspan --textspan-models ViT-B-16 ViT-L-14
 """
 from __future__ import annotations
 
@@ -780,6 +786,49 @@ def worker_deform_attn(args: argparse.Namespace) -> dict:
                 forward_backward_peak_delta_mib=fb_mib)
 
 
+# ----------------------------------------------------------------------------- TextSpan
+TEXTSPAN_PATHS = ('full', 'accumulate')
+
+
+def worker_textspan(args: argparse.Namespace) -> dict:
+    """Peak memory and seconds of one decomposition path (``--mem-path``) at the geometry of
+    ``--textspan-model`` (random weights), one 224x224 image, under ``torch.no_grad``."""
+    import torch
+
+    from denseclip.models.backbones import CLIPViT
+    from denseclip.models.textspan import decompose_image
+    from denseclip.utils.perf import MemoryMeter, synchronize
+
+    torch.manual_seed(0)
+    backbone = CLIPViT(model=args.textspan_model, pretrained=None).eval().to(args.device)
+    images = torch.randn(1, 3, 224, 224, device=args.device)
+    blocks = backbone.blocks
+    L, H = len(blocks), blocks[0].attn.num_heads
+    T, E = (224 // backbone.patch_size) ** 2 + 1, backbone.embed_dim
+    with torch.no_grad():
+        meter = MemoryMeter(args.device)
+        meter.start()
+        synchronize(args.device)
+        t0 = time.perf_counter()
+        dec = decompose_image(backbone, images, keep_terms=args.mem_path == 'full')
+        synchronize(args.device)
+        seconds = time.perf_counter() - t0
+        mem = meter.stop()
+    key = 'cuda_peak_delta_mib' if args.device == 'cuda' else 'rss_peak_delta_mib'
+    return dict(model=args.textspan_model, path=args.mem_path, device=args.device,
+                threads=torch.get_num_threads(), layers=L, heads=H, tokens=T, embed_dim=E,
+                terms_mib=L * T * H * E * 4 / MIB, peak_delta_mib=mem[key], seconds=seconds,
+                embedding_sum_error=float(((dec.mlps.sum(1) + dec.heads.sum((1, 2)))
+                                           - dec.embedding / dec.embedding.norm()).abs().max()))
+
+
+def run_textspan(args: argparse.Namespace, out_dir: Path) -> dict:
+    """One worker per geometry and path (each peak its own)."""
+    return dict(textspan=[spawn(args, out_dir, 'textspan', f'--textspan-model={model}',
+                                f'--mem-path={path}')
+                          for model in args.textspan_models for path in TEXTSPAN_PATHS])
+
+
 def worker_train(args: argparse.Namespace) -> dict:
     """:func:`measure_train` of ``--train`` at ``--train-dtype`` in this process."""
     cfg = train_config(args.train)
@@ -1014,6 +1063,17 @@ def report(result: dict) -> str:
                      f"device {r['device']}, threads {r['threads']}")
         parts.append(table(['path', 'dtype', 'forward s', 'vs mmcv', 'forward MiB',
                             'fwd+bwd s', 'vs mmcv', 'fwd+bwd MiB', 'other load'], rows))
+    if 'textspan' in result:
+        rows = result['textspan']
+        parts.append(f"TextSpan decomposition: one 224x224 image, batch 1, random weights, "
+                     f"{rows[0]['device']} ({rows[0]['threads']} threads), float32")
+        parts.append(table(
+            ['geometry', 'L x (1+N) x H x E', 'path', 'full term tensor MiB', 'peak delta MiB',
+             's', 'max |sum - r/|r||', 'other load'],
+            [[r['model'], f"{r['layers']} x {r['tokens']} x {r['heads']} x {r['embed_dim']}",
+              r['path'], f"{r['terms_mib']:.0f}", f"{r['peak_delta_mib']:.0f}",
+              f"{r['seconds']:.2f}", f"{r['embedding_sum_error']:.1e}",
+              f"{r['other_load'] * 100:.0f}%"] for r in rows]))
     if 'infer' in result:
         rows = result['infer']['rows']
         config = Path(result['infer']['config'])
@@ -1063,6 +1123,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     mode.add_argument('--deform-attn', action='store_true',
                       help="multi-scale deformable attention: denseclip.compat's op vs mmcv's "
                       'pure-PyTorch function')
+    mode.add_argument('--textspan', action='store_true',
+                      help="peak memory of TextSpan's decomposition, full vs accumulate-only")
     mode.add_argument('--infer', default=None, metavar='METHOD',
                       help='test-time predict of a trained method (or config file) per '
                       'vocabulary size')
@@ -1099,6 +1161,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument('--vocab-sizes', type=int, nargs='+', default=[150, 847],
                    help='test vocabulary sizes of --infer (first N ADE20K-847 names)')
     p.add_argument('--templates', default='openai_imagenet', help='template set (--text)')
+    p.add_argument('--textspan-models', nargs='+', default=['ViT-B-16', 'ViT-L-14'],
+                   help='open_clip geometries of --textspan (random weights)')
     p.add_argument('--wait-idle', type=float, default=0.0, metavar='SECONDS',
                    help='before each worker, wait up to SECONDS for an idle machine')
     p.add_argument('--retries', type=int, default=0,
@@ -1112,6 +1176,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument('--mem-path', default='ours', help=argparse.SUPPRESS)
     p.add_argument('--train-dtype', choices=DTYPES, default=None, help=argparse.SUPPRESS)
     p.add_argument('--deform-path', choices=DEFORM_PATHS, default=None, help=argparse.SUPPRESS)
+    p.add_argument('--textspan-model', default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.size is None:
         args.size = (TRAIN_SIZES.get(args.train, 512) if args.train else
@@ -1135,7 +1200,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
            args.batch) < 1:
         p.error('--size, --crop, --stride, --repeat, --images, --window-batch, --batch must be '
                 '>= 1')
-    args.argv = [a for a in argv if a not in ('--memory', '--text', '--deform-attn')]
+    args.argv = [a for a in argv if a not in ('--memory', '--text', '--deform-attn',
+                                              '--textspan')]
     return args
 
 
@@ -1154,6 +1220,8 @@ def run_worker(args: argparse.Namespace) -> None:
         out = worker_deform_attn(args)
     elif name == 'corrclip':
         out = worker_corrclip(args, args.worker_dir)
+    elif name == 'textspan':
+        out = worker_textspan(args)
     else:
         out = worker_image(args, name, args.worker_dir)
     args.worker_out.write_text(json.dumps(out))
@@ -1175,6 +1243,8 @@ def main(argv: list[str] | None = None) -> dict | None:
             result = run_infer(args, out_dir)
         elif args.deform_attn:
             result = run_deform_attn(args, out_dir)
+        elif args.textspan:
+            result = run_textspan(args, out_dir)
         elif args.text:
             result = dict(text=spawn(args, out_dir, 'text'))
         elif args.memory:
@@ -1185,7 +1255,7 @@ def main(argv: list[str] | None = None) -> dict | None:
             result = run_image(args, out_dir)
     config = {k: v for k, v in vars(args).items() if k not in (
         'argv', 'worker', 'worker_dir', 'worker_out', 'mem_size', 'mem_path', 'train_dtype',
-        'deform_path', 'json')}
+        'deform_path', 'textspan_model', 'json')}
     result = dict(command=' '.join(['python', 'tools/benchmark.py', *map(shlex.quote, argv)]),
                   config=json.loads(json.dumps(config, default=str)), environment=environment(),
                   **result)

@@ -20,7 +20,8 @@ PROXY_ATTENTIONS = ('ProxyCLIPAttention', 'CorrCLIPAttention', 'TridentAttention
 
 
 def known_methods() -> list[str]:
-    """The ``method=`` names: every ``<method>_harness.py``."""
+    """The ``method=`` names of the dense segmentation methods: every ``<method>_harness.py``
+    (phrase localization and TextSpan have model bases of their own, not harnesses)."""
     return sorted(p.name[:-len('_harness.py')] for p in HARNESSES.glob('*_harness.py'))
 
 

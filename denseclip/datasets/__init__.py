@@ -7,3 +7,5 @@ __all__ += ['COCOObjectDataset', 'PascalVOC20Dataset']
 from .many_classes import (ADE20K847Dataset, LoadWideAnnotations,  # noqa: E402
                            PascalContext459Dataset)
 __all__ += ['ADE20K847Dataset', 'PascalContext459Dataset', 'LoadWideAnnotations']
+from . import imagenet_seg  # noqa: E402,F401  (ImageNet-Segmentation, toy foreground)
+from . import grounding  # noqa: E402,F401  (ZSGNet, Flickr30k Entities, toy phrases)

@@ -12,6 +12,8 @@ Everything is drawn from one ``numpy.random.Generator`` seeded by the caller, so
 the image, the label map and the caption. A 224x224 scene takes a few milliseconds.
 """
 import hashlib
+import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -284,3 +286,60 @@ def write_split(root: str, num_images: int, seed: int = 0, size: int = 224,
         captions.append(f'{i:05d}\t{scene.caption}\n')
     Path(root, f'captions_{split}.txt').write_text(''.join(captions))
     Path(root, 'classes.txt').write_text('\n'.join(TOY_CLASSES) + '\n')
+
+
+# Phrases with boxes for phrase localization (denseclip.datasets.grounding.ToyPhraseDataset).
+# Derived from a scene after it is drawn, so the scenes (and their pinned digests) are unchanged.
+PHRASES_VERSION = 1
+
+
+@dataclass
+class ScenePhrase:
+    """A phrase naming one thing of a scene and the tight box ``(x1, y1, x2, y2)`` of its
+    visible pixels (inclusive pixel indices)."""
+    phrase: str
+    box: Tuple[int, int, int, int]
+
+
+def scene_phrases(scene: Scene) -> List[ScenePhrase]:
+    """Phrases for the things whose class occurs once in ``scene``, two each:
+    ``"the red circle"`` and ``"the red circle on the grass"`` (``"in the sky"`` when sky is
+    the stuff most common in its box). Things drawn twice are skipped: a phrase naming the
+    class would not single one out. Deterministic: no randomness is drawn.
+    """
+    counts: dict = {}
+    for obj in scene.objects:
+        counts[obj.name] = counts.get(obj.name, 0) + 1
+    phrases = []
+    for obj in scene.objects:
+        if counts[obj.name] != 1 or obj.area == 0:
+            continue
+        ys, xs = np.nonzero(scene.label == obj.label)
+        box = (int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max()))
+        window = scene.label[box[1]:box[3] + 1, box[0]:box[2] + 1]
+        stuff = np.bincount(window[window >= len(THINGS)] - len(THINGS), minlength=len(STUFF))
+        phrases.append(ScenePhrase(f'the {obj.name}', box))
+        if stuff.any():
+            where = STUFF[int(stuff.argmax())]
+            relation = 'in the sky' if where == 'sky' else f'on the {where}'
+            phrases.append(ScenePhrase(f'the {obj.name} {relation}', box))
+    return phrases
+
+
+def write_phrases(root: str, num_images: int, seed: int = 0, size: int = 224,
+                  split: str = 'val') -> Path:
+    """Write ``phrases_{split}.json`` next to a split made by :func:`write_split` with the same
+    arguments: ``{"phrases_version", "world_version", "samples": [{"image": "00000.png",
+    "phrase": ..., "bbox": [x1, y1, x2, y2]}, ...]}``, written to a temporary file and renamed.
+    """
+    samples = []
+    for i in range(num_images):
+        for p in scene_phrases(generate_scene(scene_seed(seed, i), size)):
+            samples.append(dict(image=f'{i:05d}.png', phrase=p.phrase, bbox=list(p.box)))
+    out = Path(root, f'phrases_{split}.json')
+    tmp = out.with_name(f'.{out.name}.{os.getpid()}.tmp')
+    tmp.write_text(json.dumps(dict(phrases_version=PHRASES_VERSION, world_version=WORLD_VERSION,
+                                   num_images=num_images, seed=seed, size=size,
+                                   samples=samples)))
+    os.replace(tmp, out)
+    return out

@@ -41,6 +41,7 @@ _ROLE_MODULES = {
     'backbone': 'denseclip.models.backbones',
     'dense': 'denseclip.models.dense',
     'refiner': 'denseclip.models.refiners',
+    'heatmap': 'denseclip.models.grounding',
 }
 
 _GUIDE = 'model_zoo.md, "Preparing the data"'
@@ -63,6 +64,17 @@ DATA_PREPARATION: dict[str, str] = {
                           "under data/cityscapes and run mmseg's tools/dataset_converters/"
                           f'cityscapes.py ({_GUIDE})'),
     'ADE20KDataset': f'unpack ADEChallengeData2016.zip under data/ade ({_GUIDE})',
+    'ImageNetSegDataset': ('put gtsegs_ijcv.mat (ImageNet-Segmentation, Guillaumin et al.; the '
+                           'file Chefer et al. and TextSpan evaluate on) under data/imagenet_seg'),
+    'ZSGNetDataset': ('download the ZSGNet csvs (TheShadow29/zsgnet-pytorch DATA_README.md) to '
+                      'data/grounding/ds_csv_ann and the Flickr30k / Visual Genome images to '
+                      'data/grounding/{flickr/flickr30k-images,vg} (model_zoo.md, "Phrase '
+                      'localization")'),
+    'Flickr30kEntitiesDataset': ('clone BryanPlummer/flickr30k_entities under '
+                                 'data/grounding/flickr and run python tools/dataset_converters/'
+                                 'flickr30k_entities.py data/grounding/flickr/flickr30k_entities '
+                                 'data/grounding/flickr30k_entities_test.csv (model_zoo.md, '
+                                 '"Phrase localization")'),
 }
 
 

@@ -3,7 +3,8 @@
 The app runs as a subprocess on a free loopback port with its offline defaults: the bundled toy
 CLIP and the deterministic superpixel mask provider (a random-weight SAM gives noise masks, so
 no name could be asserted; its code path is tested in ``test_demo_masks.py``). The test uploads
-a toy-world picture, clicks inside an object and expects the object's class as the top name.
+a toy-world picture, clicks inside an object and expects the object's class as the top name;
+in the Phrase tab it types a phrase and expects its box (an empty one is refused).
 """
 import os
 import socket
@@ -162,6 +163,20 @@ def test_click_names_the_object(server, tmp_path):
             page.locator('#run-everything').click()
             page.locator('#status', has_text='masks named in').wait_for()
             page.screenshot(path=str(tmp_path / 'everything.png'), full_page=True)
+
+            # Phrase tab: an empty phrase is refused; Enter in the box localises a phrase.
+            page.get_by_role('tab', name='Phrase').click()
+            page.locator('#run-phrase').click()
+            page.locator('#status', has_text='phrase is empty').wait_for()
+            start = time.perf_counter()
+            page.locator('#phrase textarea').fill('the red circle on the grass')
+            page.locator('#phrase textarea').press('Enter')
+            page.locator('#status', has_text='Phrase localised in').wait_for()
+            result = page.locator('#phrase-result').inner_text()
+            assert 'the red circle on the grass' in result and 'box (' in result, result
+            page.locator('#phrase-picture img').wait_for()
+            print(f'phrase round trip in the browser (first, builds the localizer): '
+                  f'{time.perf_counter() - start:.3f} s')
         finally:
             browser.close()
     assert (tmp_path / 'click.png').stat().st_size > 10_000

@@ -12,11 +12,26 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from open_clip.model import CLIP
 from open_clip.modified_resnet import ModifiedResNet
-from torch import Tensor
+from torch import Tensor, nn
 
 from denseclip.models.backbones.clip_vit import (DenseOutput, check_images, keep_loaded_clip,
                                                  load_clip_model)
 from denseclip.registry import MMDET_MODELS, MODELS
+
+
+def attnpool_values(pool: nn.Module, x: Tensor) -> Tensor:
+    """MaskCLIP's dense value path: c_proj(v_proj(x)) at every location of a layer4 map.
+
+    Args:
+        pool: the open_clip ``AttentionPool2d`` (``v_proj``, ``c_proj``).
+        x: (B, C, h, w) layer4 features, at any stride.
+
+    Returns:
+        (B, E, h, w) joint-space features.
+    """
+    feats = F.linear(F.linear(x.permute(0, 2, 3, 1), pool.v_proj.weight, pool.v_proj.bias),
+                     pool.c_proj.weight, pool.c_proj.bias)  # (B, h, w, E)
+    return feats.permute(0, 3, 1, 2)
 
 
 @MODELS.register_module()
@@ -62,12 +77,9 @@ class CLIPResNet(BaseModule):
 
     def forward_dense(self, images: Tensor) -> DenseOutput:
         """c_proj(v_proj(layer4)) per location, (B, E, H/32, W/32), with layer4 kept."""
-        pool = self.visual.attnpool
         x = self.stages(images)[-1]  # (B, C, h, w)
-        feats = F.linear(F.linear(x.permute(0, 2, 3, 1), pool.v_proj.weight, pool.v_proj.bias),
-                         pool.c_proj.weight, pool.c_proj.bias)  # (B, h, w, E)
-        return DenseOutput(feats=feats.permute(0, 3, 1, 2), grid=tuple(x.shape[-2:]),
-                           tokens=[x], images=images)
+        return DenseOutput(feats=attnpool_values(self.visual.attnpool, x),
+                           grid=tuple(x.shape[-2:]), tokens=[x], images=images)
 
     def encode_dense(self, images: Tensor) -> Tensor:
         """Dense joint-space features.

@@ -1,0 +1,10 @@
+_base_ = [
+    '../_base_/models/grounding_dilated-resnet.py',
+    '../_base_/datasets/grounding_flickr-s1.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(
+    backbone=dict(model='RN50'),
+    heatmap=dict(temperature=0.03),  # eval.py rn50 flickr
+    alpha=0.7,  # eval.py rn50 flickr
+)
