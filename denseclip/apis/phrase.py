@@ -23,7 +23,7 @@ __all__ = ['PhraseLocalizer', 'PhraseResult']
 
 _REPO_CONFIGS = os.path.join(os.path.dirname(__file__), '..', '..', 'configs', '_base_',
                              'models')
-# method -> (harness config, backbone type)
+# method -> (model base config, backbone type)
 _METHODS = {'region_tokens': ('grounding_regiontoken.py', 'CLIPViT'),
             'dilated_resnet': ('grounding_dilated-resnet.py', 'CLIPResNet')}
 
@@ -78,7 +78,7 @@ class PhraseLocalizer:
         model: open_clip model name, model-config JSON, or None (inferred from the file).
         pretrained: open_clip tag, weights file, or None (random weights).
         device: ``'cpu'`` or ``'cuda'``.
-        **settings: model settings overriding the harness: ``alpha``, ``input_size``,
+        **settings: model settings overriding the base config: ``alpha``, ``input_size``,
             ``downsample``, and ``heatmap=dict(temperature=..., n_segments=...)`` (merged).
     """
 
