@@ -87,7 +87,9 @@ def tiny_model_config(model: dict, tiny_config) -> dict:
         layers = dense['num_spatial'] + 2
     model['backbone'].update(model=tiny_config(layers), pretrained=None)
     if model.get('mask_generator', {}).get('type') == 'SAMMaskGenerator':  # no SAM offline
-        model['mask_generator'] = dict(type='SuperpixelMaskGenerator', cache_dir=False)
+        model['mask_generator'] = dict(type='SuperpixelMaskGenerator')
+    if 'mask_generator' in model:  # nothing written to the user's mask cache
+        model['mask_generator']['cache_dir'] = False
     if model.get('sam', {}).get('type') == 'SAMProxy':  # no SAM offline: a tiny random one
         model['sam'] = dict(type='SmallSAMEncoder', img_size=64, embed_dim=32, depth=2,
                             num_heads=2, window_size=2)
