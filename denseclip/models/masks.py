@@ -35,7 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from denseclip.clip import WeightsNotFoundError, load_state_dict_strict, read_state_dict
+from denseclip.clip import WeightsNotFoundError
+from denseclip.models.backbones.proxy import build_sam
 from denseclip.registry import MODELS
 
 logger = logging.getLogger(__name__)
@@ -288,7 +289,7 @@ class SAMMaskGenerator(MaskGenerator):
                 self._weights = self._require(sam_checkpoint, 'sam_checkpoint',
                                               f'sam_{sam_type}_*.pth', allow_random)
                 self._model_id = str(sam_type)
-                sam = _build_sam(sam_type, self._weights)
+                sam = build_sam(sam_type, self._weights, 'SAMMaskGenerator')
             from segment_anything import SamAutomaticMaskGenerator
 
             self._generator = SamAutomaticMaskGenerator(sam.to(self.device_name).eval(),
@@ -344,16 +345,3 @@ def _module_digest(module: nn.Module) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().float().cpu().numpy().tobytes())
     return f'{type(module).__name__}:{digest.hexdigest()[:16]}'
-
-
-def _build_sam(model_type: str, checkpoint: str | None) -> nn.Module:
-    from segment_anything import sam_model_registry
-
-    if model_type not in sam_model_registry or model_type == 'default':
-        raise KeyError(f'SAMMaskGenerator: sam_type={model_type!r}; known: '
-                       f"{sorted(k for k in sam_model_registry if k != 'default')}")
-    sam = sam_model_registry[model_type](checkpoint=None)  # its own loader is not strict
-    if checkpoint is not None:
-        state, _ = read_state_dict(checkpoint)
-        load_state_dict_strict(sam, state, source=checkpoint)
-    return sam.eval()

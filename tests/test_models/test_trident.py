@@ -20,10 +20,10 @@ from conftest import TINY_VIT, make_clip
 from segment_anything.modeling.image_encoder import add_decomposed_rel_pos
 from timm.models.vision_transformer import VisionTransformer
 
-from denseclip.models.backbones.proxy import DINOProxy
+from denseclip.models.backbones.proxy import DINOProxy, build_sam
 from denseclip.models.dense.trident import (SmallSAMEncoder, TridentAttention,
                                             TridentSegmentor, ViTCorrelationEncoder,
-                                            attention_correlation, build_sam_model,
+                                            attention_correlation,
                                             coarse_prompts, sam_correlation, sam_input_size,
                                             sam_refinement, splice_windows, trident_resize)
 from denseclip.models.segmentors.base import CLIP_MEAN, CLIP_STD
@@ -676,10 +676,10 @@ def test_full_sam_is_built_from_the_same_checkpoint(tmp_path, monkeypatch):
     for name, value in model.sam_model.state_dict().items():
         assert torch.equal(value, state[name]), name
     assert model.sam is model.sam_model.image_encoder
-    with pytest.raises(FileNotFoundError, match='Trident: SAM weights'):
-        build_sam_model('vit_b', str(tmp_path / 'missing.pth'))
-    with pytest.raises(KeyError, match='model_type'):
-        build_sam_model('vit_q')
+    with pytest.raises(FileNotFoundError, match='Trident: weights file not found'):
+        build_sam('vit_b', str(tmp_path / 'missing.pth'), 'Trident')
+    with pytest.raises(KeyError, match="Trident: SAM model_type='vit_q'"):
+        build_sam('vit_q', owner='Trident')
 
 
 def test_refinement_needs_a_whole_sam():

@@ -298,6 +298,28 @@ class DINOProxy(nn.Module):
         return qk.transpose(1, 2).reshape(B, -1, *grid)  # (B, C', I, J)
 
 
+def build_sam(model_type: str, checkpoint: str | os.PathLike | None = None,
+              owner: str = 'SAM') -> nn.Module:
+    """The whole segment-anything ``Sam`` (image encoder, prompt encoder, mask decoder) of
+    ``model_type``, loaded strictly from ``checkpoint`` (``weights_only=True``; segment-anything's
+    own loader is not strict); None: random weights. ``owner`` names the caller in errors."""
+    try:
+        from segment_anything import sam_model_registry
+    except ImportError:
+        raise ImportError(f"{owner} needs segment-anything: pip install 'denseclip[demo]' or "
+                          'pip install segment-anything') from None
+    if model_type not in sam_model_registry or model_type == 'default':
+        raise KeyError(f'{owner}: SAM model_type={model_type!r}; known: '
+                       f"{sorted(k for k in sam_model_registry if k != 'default')}")
+    if checkpoint is not None:
+        _check_file(checkpoint, owner)  # before building a ViT-H for nothing
+    sam = sam_model_registry[model_type](checkpoint=None)
+    if checkpoint is not None:
+        state, _ = read_state_dict(checkpoint)
+        load_state_dict_strict(sam, state, source=os.fspath(checkpoint))
+    return sam.eval()
+
+
 @MODELS.register_module()
 class SAMProxy(nn.Module):
     """segment-anything's image encoder as ProxyCLIP's proxy.
@@ -323,19 +345,7 @@ class SAMProxy(nn.Module):
                                  'checkpoint=, not both')
             self.encoder = model_type.eval()
             return
-        try:
-            from segment_anything import sam_model_registry
-        except ImportError:
-            raise ImportError("SAMProxy needs segment-anything: pip install 'denseclip[demo]' "
-                              'or pip install segment-anything') from None
-        if model_type not in sam_model_registry or model_type == 'default':
-            raise KeyError(f'SAMProxy: model_type={model_type!r}; known: '
-                           f"{sorted(k for k in sam_model_registry if k != 'default')}")
-        sam = sam_model_registry[model_type](checkpoint=None)  # its own loader is not strict
-        if checkpoint is not None:
-            _check_file(checkpoint, 'SAMProxy')
-            state, _ = read_state_dict(checkpoint)
-            load_state_dict_strict(sam, state, source=os.fspath(checkpoint))
+        sam = build_sam(model_type, checkpoint, 'SAMProxy')
         self.encoder = sam.image_encoder.eval()
 
     def forward(self, images: Tensor) -> Tensor:

@@ -84,7 +84,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 from collections.abc import Sequence
 from functools import partial
 
@@ -94,8 +93,7 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 from torch import Tensor, nn
 
-from denseclip.clip import load_state_dict_strict, read_state_dict
-from denseclip.models.backbones.proxy import SAM_PIXEL_MEAN, SAM_PIXEL_STD
+from denseclip.models.backbones.proxy import SAM_PIXEL_MEAN, SAM_PIXEL_STD, build_sam
 from denseclip.models.segmentors.base import CLIP_MEAN, CLIP_STD, slide_windows
 from denseclip.models.segmentors.open_vocab import OpenVocabSegmentor
 from denseclip.registry import MODELS
@@ -358,27 +356,6 @@ class ViTCorrelationEncoder(nn.Module):
         a = ((q * attn.scale) @ k.transpose(-2, -1)).softmax(dim=-1)  # (B, nh, T, T)
         P = vit.num_prefix_tokens
         return a[:, :, P:, P:], v[:, :, P:], grid
-
-
-def build_sam_model(model_type: str = 'vit_b', checkpoint: str | None = None) -> nn.Module:
-    """The whole segment-anything ``Sam`` (encoder, prompt encoder, mask decoder) of
-    ``model_type``, loaded strictly from ``checkpoint`` (``weights_only=True``) as
-    :class:`~denseclip.models.backbones.proxy.SAMProxy` loads its encoder; None: random."""
-    try:
-        from segment_anything import sam_model_registry
-    except ImportError:
-        raise ImportError("Trident needs segment-anything: pip install 'denseclip[demo]' "
-                          'or pip install segment-anything') from None
-    if model_type not in sam_model_registry or model_type == 'default':
-        raise KeyError(f'Trident: SAM model_type={model_type!r}; known: '
-                       f"{sorted(k for k in sam_model_registry if k != 'default')}")
-    if checkpoint is not None and not os.path.isfile(checkpoint):  # before building ViT-B
-        raise FileNotFoundError(f'Trident: SAM weights file not found: {checkpoint}')
-    sam = sam_model_registry[model_type](checkpoint=None)
-    if checkpoint is not None:
-        state, _ = read_state_dict(checkpoint)
-        load_state_dict_strict(sam, state, source=os.fspath(checkpoint))
-    return sam.eval()
 
 
 @MODELS.register_module()
@@ -645,7 +622,7 @@ class TridentSegmentor(OpenVocabSegmentor):
                              f'both must be positive multiples of the patch size {p}')
         if isinstance(sam, dict) and sam_refinement and sam.get('type') == 'SAMProxy':
             # the refinement needs SAM's prompt encoder and mask decoder: the whole model
-            built = build_sam_model(sam.get('model_type', 'vit_b'), sam.get('checkpoint'))
+            built = build_sam(sam.get('model_type', 'vit_b'), sam.get('checkpoint'), 'Trident')
         else:
             built = MODELS.build(sam) if isinstance(sam, dict) else sam
         self.sam_model = built.eval() if _is_sam_model(built) else None
