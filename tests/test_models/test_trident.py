@@ -265,7 +265,7 @@ def test_matches_the_released_computation(setting):
     proxy = model.backbone.dense
     crops = torch.cat([image[..., :48, :48], image[..., 16:, 64:]])
     f = proxy.proxy(proxy.proxy_images(crops)).flatten(2).transpose(1, 2)
-    assert not torch.allclose(proxy.joint_beta(f)[0], proxy.joint_beta(f)[1])
+    assert not torch.allclose(proxy.window_beta(f)[0], proxy.window_beta(f)[1])
 
 
 def test_one_window_is_proxyclip():

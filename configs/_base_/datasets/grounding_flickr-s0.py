@@ -1,19 +1,5 @@
 # ZSGNet Flickr S0 (flickr30k_c0 test): phrases whose noun is seen in training.
-# Layout of pals-ttic/adapting-CLIP@d2026f3 README "Data" under data/grounding; the first phrase of
-# each row is localised (eval.py), accuracy at IoU > 0.5 and the pointing game.
-dataset_type = 'ZSGNetDataset'
-data_root = 'data/grounding'
-test_pipeline = [dict(type='PackPhraseInputs')]
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='ds_csv_ann/flickr30k_c0/csv_dir/test.csv',
-        data_prefix=dict(img_path='flickr/flickr30k-images'),
-        pipeline=test_pipeline))
-test_evaluator = [dict(type='BoxAccuracyMetric', iou_thr=0.5), dict(type='PointingGameMetric')]
-test_cfg = dict(type='TestLoop')
+_base_ = ['./grounding_zsgnet.py']
+test_dataloader = dict(dataset=dict(
+    ann_file='ds_csv_ann/flickr30k_c0/csv_dir/test.csv',
+    data_prefix=dict(img_path='flickr/flickr30k-images')))

@@ -1,20 +1,7 @@
 # Flickr30k Entities test, one row per phrase (union of its boxes), written by
 # tools/dataset_converters/flickr30k_entities.py.
-# Layout of pals-ttic/adapting-CLIP@d2026f3 README "Data" under data/grounding; the first phrase of
-# each row is localised (eval.py), accuracy at IoU > 0.5 and the pointing game.
-dataset_type = 'Flickr30kEntitiesDataset'
-data_root = 'data/grounding'
-test_pipeline = [dict(type='PackPhraseInputs')]
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='flickr30k_entities_test.csv',
-        data_prefix=dict(img_path='flickr/flickr30k-images'),
-        pipeline=test_pipeline))
-test_evaluator = [dict(type='BoxAccuracyMetric', iou_thr=0.5), dict(type='PointingGameMetric')]
-test_cfg = dict(type='TestLoop')
+_base_ = ['./grounding_zsgnet.py']
+test_dataloader = dict(dataset=dict(
+    type='Flickr30kEntitiesDataset',
+    ann_file='flickr30k_entities_test.csv',
+    data_prefix=dict(img_path='flickr/flickr30k-images')))

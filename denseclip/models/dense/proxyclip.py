@@ -23,7 +23,8 @@ from denseclip.registry import MODELS
 from .base import NUM_PREFIX_TOKENS, DenseAttention, Grid, merge_heads
 
 
-def proxy_attention(feats: Tensor, v: Tensor, beta: float = 1.2, gamma: float = 3.0) -> Tensor:
+def proxy_attention(feats: Tensor, v: Tensor, beta: float | Tensor = 1.2,
+                    gamma: float = 3.0) -> Tensor:
     """Proxy attention A·v with A shared by all heads.
 
     F̂ = L2-normalised proxy features, S = F̂F̂ᵀ, S' = γ(S − β·mean(S)); entries with S' < 0
@@ -37,7 +38,7 @@ def proxy_attention(feats: Tensor, v: Tensor, beta: float = 1.2, gamma: float = 
     Args:
         feats: (B, N', C) proxy patch features.
         v: (B, nh, N', hd) values on the proxy grid.
-        beta: threshold factor β (1.2 for every dataset).
+        beta: threshold factor β (1.2 for every dataset), or (B, 1, 1) per image.
         gamma: sharpness γ (3.0 for every dataset).
 
     Returns:
@@ -100,8 +101,13 @@ class ProxyCLIPAttention(DenseAttention):
         v = F.interpolate(v, size=(I, J), mode='bilinear', align_corners=False)
         v = v.reshape(B, nh, D // nh, I * J).transpose(2, 3)  # (B, nh, IJ, hd)
         f = feats.flatten(2).transpose(1, 2)  # (B, IJ, C)
-        out = proxy_attention(f, v, self.beta, self.gamma)  # (B, nh, IJ, hd)
+        out = proxy_attention(f, v, self.window_beta(f), self.gamma)  # (B, nh, IJ, hd)
         return block.ls_1(attn.out_proj(merge_heads(out))), (I, J), None  # no [CLS] computed
+
+    def window_beta(self, feats: Tensor) -> float | Tensor:
+        """β of each window's threshold β·mean(S), given the (B, N', C) proxy features: β
+        (Trident rescales it so that the mean spans all windows of an image)."""
+        return self.beta
 
     def extra_repr(self) -> str:
         return f'beta={self.beta}, gamma={self.gamma}'

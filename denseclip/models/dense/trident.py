@@ -98,8 +98,8 @@ from denseclip.models.segmentors.base import CLIP_MEAN, CLIP_STD, slide_windows
 from denseclip.models.segmentors.open_vocab import OpenVocabSegmentor
 from denseclip.registry import MODELS
 
-from .base import NUM_PREFIX_TOKENS, Grid, merge_heads
-from .proxyclip import ProxyCLIPAttention, proxy_attention
+from .base import Grid
+from .proxyclip import ProxyCLIPAttention
 
 
 # ------------------------------------------------------------------------- per window
@@ -113,34 +113,17 @@ class TridentAttention(ProxyCLIPAttention):
     DINO ViT-B/16, β = 1.2, γ = 3).
     """
 
-    def joint_beta(self, f: Tensor) -> Tensor:
+    def window_beta(self, feats: Tensor) -> Tensor:
         """(B, 1, 1) per-window β_w with β_w·mean(S^w) = β·mean over all windows' S.
 
-        :func:`proxy_attention` takes the mean per window; this rescales β so that the
+        :func:`~denseclip.models.dense.proxyclip.proxy_attention` takes the mean per window; this rescales β so that the
         threshold is the release's joint one (a window whose mean is exactly 0 keeps β·0).
         """
-        fn = F.normalize(f, dim=-1)
+        fn = F.normalize(feats, dim=-1)
         m = (fn @ fn.transpose(1, 2)).mean(dim=(1, 2), keepdim=True)  # (B, 1, 1)
         joint = m.mean()  # all windows have N' tokens: the mean of the (B, N', N') tensor
         return torch.where(m != 0, self.beta * joint / torch.where(m != 0, m, 1.0),
                            torch.full_like(m, self.beta))
-
-    def dense_forward(self, blocks: nn.ModuleList, tokens: list[Tensor], grid: Grid,
-                      images: Tensor) -> tuple[Tensor, Grid, None]:
-        feats = self.proxy(self.proxy_images(images))  # (B, C, I, J)
-        B, _, gi, gj = feats.shape
-        block = blocks[-1]
-        attn = block.attn
-        D = tokens[-1].shape[-1]
-        x = block.ln_1(tokens[-1][:, NUM_PREFIX_TOKENS:])  # (B, N, D)
-        v = F.linear(x, attn.in_proj_weight[2 * D:], attn.in_proj_bias[2 * D:])  # (B, N, D)
-        nh = attn.num_heads
-        v = v.transpose(1, 2).reshape(B * nh, D // nh, *grid)  # (B*nh, hd, h, w)
-        v = F.interpolate(v, size=(gi, gj), mode='bilinear', align_corners=False)
-        v = v.reshape(B, nh, D // nh, gi * gj).transpose(2, 3)  # (B, nh, IJ, hd)
-        f = feats.flatten(2).transpose(1, 2)  # (B, IJ, C)
-        out = proxy_attention(f, v, self.joint_beta(f), self.gamma)  # (B, nh, IJ, hd)
-        return block.ls_1(attn.out_proj(merge_heads(out))), (gi, gj), None
 
 
 # ------------------------------------------------------------------------- splice
