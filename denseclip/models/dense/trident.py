@@ -116,8 +116,9 @@ class TridentAttention(ProxyCLIPAttention):
     def window_beta(self, feats: Tensor) -> Tensor:
         """(B, 1, 1) per-window β_w with β_w·mean(S^w) = β·mean over all windows' S.
 
-        :func:`~denseclip.models.dense.proxyclip.proxy_attention` takes the mean per window; this rescales β so that the
-        threshold is the release's joint one (a window whose mean is exactly 0 keeps β·0).
+        :func:`~denseclip.models.dense.proxyclip.proxy_attention` takes the mean per window;
+        this rescales β so that the threshold is the release's joint one (a window whose mean
+        is exactly 0 keeps β·0).
         """
         fn = F.normalize(feats, dim=-1)
         m = (fn @ fn.transpose(1, 2)).mean(dim=(1, 2), keepdim=True)  # (B, 1, 1)
