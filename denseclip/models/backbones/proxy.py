@@ -26,6 +26,7 @@ from typing import Literal
 import timm
 import torch
 import torch.nn.functional as F
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import checkpoint_filter_fn
@@ -43,6 +44,18 @@ SAM_PIXEL_MEAN = (123.675, 116.28, 103.53)
 SAM_PIXEL_STD = (58.395, 57.12, 57.375)
 
 PosInterp = Literal['scale_factor', 'size_antialias']
+
+
+def from_clip_normalisation(images: Tensor, mean: Sequence[float],
+                            std: Sequence[float]) -> Tensor:
+    """CLIP-normalised (B, 3, H, W) images -> the same pixels normalised with a proxy's RGB
+    ``mean``/``std`` on the 0-1 scale (ProxyCLIP, CorrCLIP and Trident feed their second
+    encoder this way: ``self.norm(self.unnorm(img))``)."""
+    def column(values: Sequence[float]) -> Tensor:
+        return torch.tensor(values, dtype=torch.float32, device=images.device).view(3, 1, 1)
+
+    pixels = images * column(OPENAI_DATASET_STD) + column(OPENAI_DATASET_MEAN)  # 0-1
+    return ((pixels - column(mean)) / column(std)).to(images.dtype)
 
 
 def _check_file(path: str | os.PathLike, owner: str) -> None:

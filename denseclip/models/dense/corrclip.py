@@ -57,11 +57,10 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
-from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torch import Tensor, nn
 
-# Registers DINOProxy, which ``proxy=dict(type=...)`` names.
-from denseclip.models.backbones import proxy as _proxies  # noqa: F401
+# (importing proxy also registers DINOProxy and SAMProxy, which proxy=dict(type=...) names)
+from denseclip.models.backbones.proxy import from_clip_normalisation
 # Registers the mask generators, which ``mask_generator=dict(type=...)`` names.
 from denseclip.models import masks as _masks  # noqa: F401
 from denseclip.models.segmentors.open_vocab import OpenVocabSegmentor
@@ -272,11 +271,6 @@ class CorrCLIPAttention(RegionMasksMixin, DenseAttention):
         self.alpha = alpha
         self.beta = beta
         self.num_spatial = num_spatial
-        for name, stats in (('clip', (OPENAI_DATASET_MEAN, OPENAI_DATASET_STD)),
-                            ('proxy', (self.proxy.mean, self.proxy.std))):
-            for kind, values in zip(('mean', 'std'), stats):
-                self.register_buffer(f'_{name}_{kind}', torch.tensor(values).view(3, 1, 1),
-                                     persistent=False)
 
     @property
     def branch_weights(self) -> tuple[float, float, float]:
@@ -286,8 +280,7 @@ class CorrCLIPAttention(RegionMasksMixin, DenseAttention):
     def proxy_images(self, images: Tensor) -> Tensor:
         """CLIP-normalised (B, 3, H, W) -> the same pixels in the proxy's normalisation
         (released: ``self.norm(self.unnorm(img))``)."""
-        pixels = images * self._clip_std + self._clip_mean
-        return ((pixels - self._proxy_mean) / self._proxy_std).to(images.dtype)
+        return from_clip_normalisation(images, self.proxy.mean, self.proxy.std)
 
     def spatial_range(self, num_blocks: int) -> tuple[int, int]:
         """(first, last) indices into the trunk's token list (tokens after block i are

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torch import Tensor, nn
 
-# Registers DINOProxy and SAMProxy, which ``proxy=dict(type=...)`` names.
-from denseclip.models.backbones import proxy as _proxies  # noqa: F401
+# (importing proxy also registers DINOProxy and SAMProxy, which proxy=dict(type=...) names)
+from denseclip.models.backbones.proxy import from_clip_normalisation
 from denseclip.registry import MODELS
 
 from .base import NUM_PREFIX_TOKENS, DenseAttention, Grid, merge_heads
@@ -72,16 +71,10 @@ class ProxyCLIPAttention(DenseAttention):
         self.proxy = MODELS.build(proxy) if isinstance(proxy, dict) else proxy
         self.beta = beta
         self.gamma = gamma
-        for name, stats in (('clip', (OPENAI_DATASET_MEAN, OPENAI_DATASET_STD)),
-                            ('proxy', (self.proxy.mean, self.proxy.std))):
-            for kind, values in zip(('mean', 'std'), stats):
-                self.register_buffer(f'_{name}_{kind}', torch.tensor(values).view(3, 1, 1),
-                                     persistent=False)
 
     def proxy_images(self, images: Tensor) -> Tensor:
         """CLIP-normalised (B, 3, H, W) -> the same pixels in the proxy's normalisation."""
-        pixels = images * self._clip_std + self._clip_mean  # (B, 3, H, W), 0-1
-        return ((pixels - self._proxy_mean) / self._proxy_std).to(images.dtype)
+        return from_clip_normalisation(images, self.proxy.mean, self.proxy.std)
 
     def dense_forward(self, blocks: nn.ModuleList, tokens: list[Tensor], grid: Grid,
                       images: Tensor) -> tuple[Tensor, Grid, None]:
