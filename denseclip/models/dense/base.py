@@ -154,3 +154,12 @@ class VanillaAttention(DenseAttention):
 
     def score_terms(self, q: Tensor, k: Tensor, grid: Grid) -> list[tuple[Tensor, None]]:
         return [(scaled_scores(q, k), None)]
+
+
+def require_score_terms(attention: DenseAttention, owner: str) -> None:
+    """Raise unless ``attention`` implements :meth:`DenseAttention.score_terms` (the methods
+    that mix terms into another attention's map wrap only those)."""
+    if type(attention).score_terms is DenseAttention.score_terms:
+        raise TypeError(f'{owner}: {type(attention).__name__} does not expose its attention as '
+                        'softmax terms (score_terms); wrap VanillaAttention, SCLIPAttention, '
+                        'ClearCLIPAttention or NACLIPAttention')

@@ -66,7 +66,8 @@ from denseclip.models import masks as _masks  # noqa: F401
 from denseclip.models.segmentors.open_vocab import OpenVocabSegmentor
 from denseclip.registry import MODELS
 
-from .base import NUM_PREFIX_TOKENS, DenseAttention, Grid, block_qkv, merge_heads
+from .base import (NUM_PREFIX_TOKENS, DenseAttention, Grid, block_qkv, merge_heads,
+                   require_score_terms)
 
 UNSEGMENTED = 0  # region label of pixels no mask covers
 PADDING = -1  # region label of the windows' zero padding (its own region)
@@ -383,10 +384,7 @@ class CorrScopeAttention(RegionMasksMixin, DenseAttention):
                  merge_eps: float | None = None) -> None:
         inner = MODELS.build(attention) if isinstance(attention, dict) else attention
         super().__init__(residual=inner.residual, ffn=inner.ffn)
-        if type(inner).score_terms is DenseAttention.score_terms:
-            raise TypeError(f'CorrScopeAttention: {type(inner).__name__} does not expose its '
-                            'attention as softmax terms (score_terms); wrap VanillaAttention, '
-                            'SCLIPAttention, ClearCLIPAttention or NACLIPAttention')
+        require_score_terms(inner, 'CorrScopeAttention')
         self.attention = inner
         self.merge_eps = merge_eps
         self._scope: Tensor | None = None

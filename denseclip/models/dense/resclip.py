@@ -30,7 +30,8 @@ from torch import Tensor, nn
 from denseclip.models.refiner_protocols import PatchRefiner
 from denseclip.registry import MODELS
 
-from .base import NUM_PREFIX_TOKENS, DenseAttention, Grid, block_qkv, scaled_scores
+from .base import (NUM_PREFIX_TOKENS, DenseAttention, Grid, block_qkv, require_score_terms,
+                   scaled_scores)
 
 
 def rcs_map(blocks: nn.ModuleList, tokens: list[Tensor], first: int, last: int) -> Tensor:
@@ -150,10 +151,7 @@ class ResCLIPAttention(DenseAttention):
                  sfr_weights: tuple[float, float] = (2.1, 0.7)) -> None:
         inner = MODELS.build(attention) if isinstance(attention, dict) else attention
         super().__init__(residual=inner.residual, ffn=inner.ffn)
-        if type(inner).score_terms is DenseAttention.score_terms:
-            raise TypeError(f'ResCLIPAttention: {type(inner).__name__} does not expose its '
-                            'attention as softmax terms (score_terms); wrap VanillaAttention, '
-                            'SCLIPAttention, ClearCLIPAttention or NACLIPAttention')
+        require_score_terms(inner, 'ResCLIPAttention')
         if not 0 <= rcs_blocks[0] < rcs_blocks[1]:
             raise ValueError(f'ResCLIPAttention: rcs_blocks={tuple(rcs_blocks)}; expected '
                              '(first, last) with 0 <= first < last')
