@@ -488,14 +488,7 @@ class CorrCLIPSegmentor(OpenVocabSegmentor):
 
     def image_pixels(self, image: Tensor) -> np.ndarray:
         """(1, 3, H, W) network input -> (H, W, 3) uint8 RGB, the data preprocessor undone."""
-        pre = self.data_preprocessor
-        mean = getattr(pre, 'mean', None)
-        std = getattr(pre, 'std', None)
-        if mean is None or std is None:
-            raise ValueError('CorrCLIPSegmentor: the data preprocessor normalises with no '
-                             'mean/std; the mask generator needs the pixels back')
-        pixels = image[0].float() * std.view(3, 1, 1).to(image.device) + mean.view(
-            3, 1, 1).to(image.device)
+        pixels = self.pixels(image)[0]
         return pixels.round().clamp(0, 255).byte().permute(1, 2, 0).cpu().numpy()
 
     def regions_of(self, image: Tensor) -> Tensor:

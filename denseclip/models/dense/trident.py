@@ -94,7 +94,7 @@ from mmseg.structures import SegDataSample
 from torch import Tensor, nn
 
 from denseclip.models.backbones.proxy import SAM_PIXEL_MEAN, SAM_PIXEL_STD, build_sam
-from denseclip.models.segmentors.base import CLIP_MEAN, CLIP_STD, slide_windows
+from denseclip.models.segmentors.base import slide_windows
 from denseclip.models.segmentors.open_vocab import OpenVocabSegmentor
 from denseclip.registry import MODELS
 
@@ -638,8 +638,7 @@ class TridentSegmentor(OpenVocabSegmentor):
             sam_std = tuple(255 * s for s in encoder.std)
         else:
             sam_mean, sam_std = SAM_PIXEL_MEAN, SAM_PIXEL_STD
-        for kind, values in (('mean', CLIP_MEAN), ('std', CLIP_STD),
-                             ('sam_mean', sam_mean), ('sam_std', sam_std)):
+        for kind, values in (('sam_mean', sam_mean), ('sam_std', sam_std)):
             self.register_buffer(f'_{kind}', torch.tensor(values).view(1, 3, 1, 1),
                                  persistent=False)
 
@@ -658,7 +657,7 @@ class TridentSegmentor(OpenVocabSegmentor):
         splits = self.sam_splits if splits is None else splits
         h0, w0 = (int(s) for s in ori_shape[:2])
         size = (math.ceil(h0 / p) * p, math.ceil(w0 / p) * p)  # the release's cv2.resize
-        pixels = image.float() * self._std + self._mean  # (1, 3, H, W) RGB 0-255
+        pixels = self.pixels(image)  # (1, 3, H, W) RGB 0-255
         pixels = F.interpolate(pixels, size=size, mode='bilinear', align_corners=False)
         bounds = [size[1] * i // splits for i in range(splits + 1)]
         parts = []

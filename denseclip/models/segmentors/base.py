@@ -213,6 +213,19 @@ class SlideSegmentor(BaseSegmentor):
                              f"input is on {device!r}: use dtype='bf16' (or 'fp32') there")
         return amp_dtype
 
+    def pixels(self, image: Tensor) -> Tensor:
+        """(B, 3, H, W) network input -> the same pixels, float RGB on the 0-255 scale: the data
+        preprocessor's normalisation undone (for encoders that see the image their own way:
+        CorrCLIP's mask generator, Trident's SAM)."""
+        pre = self.data_preprocessor
+        mean, std = getattr(pre, 'mean', None), getattr(pre, 'std', None)
+        if mean is None or std is None:
+            raise ValueError(f'{type(self).__name__}: the data preprocessor normalises with no '
+                             'mean/std, so the pixels cannot be recovered')
+        shape = (1, 3, 1, 1)
+        return (image.float() * std.view(shape).to(image.device)
+                + mean.view(shape).to(image.device))
+
     # ----------------------------------------------------------------- windows
     def window_logits(self, crops: Tensor, text: Tensor | None = None) -> Tensor:
         """Scores of same-sized windows, upsampled to the window size.
