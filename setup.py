@@ -32,7 +32,7 @@ install_requires = [
 ]
 extras = {
     'demo': ['segment-anything', 'gradio>=6,<7'],
-    'tests': ['pytest', 'playwright'],
+    'tests': ['pytest', 'playwright', 'transformers'],  # the HF CLIP converter's tests
 }
 extras['all'] = sorted({dep for deps in extras.values() for dep in deps})
 

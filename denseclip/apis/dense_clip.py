@@ -8,10 +8,13 @@ from mmengine.config import Config
 from open_clip.modified_resnet import ModifiedResNet
 
 from denseclip.clip import load_clip
-from denseclip.models.backbones import CLIPResNet, CLIPViT
+from denseclip.models.backbones import CLIPConvNeXt, CLIPResNet, CLIPViT
+from denseclip.models.backbones.clip_convnext import is_convnext_tower
 
 # ResNet CLIPs have one dense path (MaskCLIP's v/c projections); these names select it.
 RESNET_METHODS = ('vanilla', 'maskclip')
+# ConvNeXt CLIPs have one dense path (the CLIP head per location, FC-CLIP's): no attention.
+CONVNEXT_METHODS = ('vanilla',)
 # Each method's harness config (configs/_base_/models/<method>_harness.py) is the one source
 # of its settings: the benchmark configs inherit it, the Python API and demos read it.
 HARNESSES = Path(__file__).resolve().parents[2] / 'configs' / '_base_' / 'models'
@@ -62,7 +65,8 @@ def dense_method_kwargs(method: str, proxy: dict | None = None,
 
 def build_dense_clip(model: str | os.PathLike | None = 'ViT-B-16',
                      pretrained: str | os.PathLike | None = 'openai', method: str = 'vanilla',
-                     proxy: dict | None = None, **overrides) -> CLIPViT | CLIPResNet:
+                     proxy: dict | None = None,
+                     **overrides) -> CLIPViT | CLIPResNet | CLIPConvNeXt:
     """Load CLIP and wrap its image tower for dense prediction.
 
     Args:
@@ -86,6 +90,11 @@ def build_dense_clip(model: str | os.PathLike | None = 'ViT-B-16',
             raise ValueError(f'method={method!r} modifies ViT attention; a ResNet CLIP supports '
                              f'{RESNET_METHODS}')
         backbone = CLIPResNet(model=clip, **overrides)
+    elif is_convnext_tower(clip.visual):
+        if method not in CONVNEXT_METHODS:
+            raise ValueError(f'method={method!r} modifies ViT attention; a ConvNeXt CLIP '
+                             f'supports {CONVNEXT_METHODS} (its head at every location)')
+        backbone = CLIPConvNeXt(model=clip, **overrides)
     else:
         backbone = CLIPViT(model=clip, **kwargs)
     backbone.source = source

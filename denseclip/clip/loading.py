@@ -6,12 +6,14 @@ One path for every source (DESIGN.md §4 "Loading weights"):
   JSON (the toy CLIP ships one), or ``None`` (architecture inferred from an OpenAI-format state
   dict, as OpenAI's ``build_model`` does).
 * ``pretrained`` is an open_clip tag (``'openai'``, ``'laion2b_s34b_b88k'``), a local file
-  (``.pt``/``.pth``/``.bin``/``.safetensors``, OpenAI JIT archives too) or ``None`` (random init).
+  (``.pt``/``.pth``/``.bin``/``.safetensors``, OpenAI JIT archives too), a Hugging Face
+  ``CLIPModel`` directory or file (converted by :mod:`denseclip.clip.hf`; ``model`` None or its
+  ``config.json``) or ``None`` (random init).
 
 Files are read with ``weights_only=True`` and loaded strictly: a missing or unexpected key or a
 shape mismatch raises and lists the keys. Activation rule: the ``openai`` tag, an OpenAI JIT
 archive and an inferred architecture mean QuickGELU; an open_clip model name means that config's
-activation.
+activation; a Hugging Face config means its ``hidden_act`` (``quick_gelu`` or ``gelu``).
 """
 from __future__ import annotations
 
@@ -29,6 +31,9 @@ from pathlib import Path
 import open_clip
 import torch
 from open_clip.model import CLIP, CustomTextCLIP, convert_to_custom_text_state_dict
+
+from .hf import CONFIG_NAME as HF_CONFIG
+from .hf import hf_clip_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -247,21 +252,29 @@ def load_clip(model: str | os.PathLike | None = 'ViT-B-16',
     Args:
         model: open_clip model name, path of an open_clip model-config JSON, or None to infer
             the architecture from an OpenAI-format state dict given as ``pretrained``.
-        pretrained: open_clip tag, local weights file, or None for random weights.
+        pretrained: open_clip tag, local weights file, Hugging Face CLIP directory (with
+            ``model=None``), or None for random weights.
 
     Returns:
         The model in eval mode and a :class:`CLIPSource` describing what was loaded.
     """
     pretrained = os.fspath(pretrained) if pretrained is not None else None
     is_file = pretrained is not None and (os.path.sep in pretrained or os.path.isfile(pretrained)
-                                          or Path(pretrained).suffix in _WEIGHT_SUFFIXES)
-    checkpoint = state = None
+                                          or Path(pretrained).suffix in _WEIGHT_SUFFIXES
+                                          or os.path.isfile(os.path.join(pretrained, HF_CONFIG)))
+    checkpoint = state = hf = None
     is_jit = False
     if is_file:
         checkpoint = pretrained
-        state, is_jit = read_state_dict(checkpoint)
+        if not os.path.isdir(pretrained):
+            state, is_jit = read_state_dict(checkpoint)
+        # Hugging Face (transformers) CLIP: a directory or a file of its keys (hf.py)
+        hf = hf_clip_checkpoint(model, pretrained, state)
 
-    if model is None:
+    if hf is not None:
+        name, cfg, state, checkpoint, quick_gelu = (hf.name, hf.config, hf.state, hf.checkpoint,
+                                                    hf.quick_gelu)
+    elif model is None:
         if state is None:
             raise ValueError('model=None needs pretrained=<OpenAI-format state dict file> to '
                              'infer the architecture from; or pass an open_clip model name')

@@ -95,6 +95,9 @@ def dense_stem(vit: CLIPViT, images: Tensor, upsample: int = 2) -> tuple[Tensor,
     Returns:
         tokens (B, 1+N, D) and the grid (h, w).
     """
+    if vit.family != 'openclip':
+        raise TypeError(f"dense_stem: region tokens need open_clip's ViT stem (conv1, [CLS]); "
+                        f'this backbone is {vit.family!r}')
     p = vit.patch_size
     if upsample < 1 or p % upsample:
         raise ValueError(f'dense_stem: upsample={upsample} must divide the patch size {p}')

@@ -28,6 +28,7 @@ from mmengine.structures import PixelData
 from mmseg.models.segmentors import BaseSegmentor
 from mmseg.structures import SegDataSample
 from open_clip.transformer import LayerScale
+from open_clip.transformer import VisionTransformer
 from torch import Tensor, nn
 
 from denseclip.models.dense.base import NUM_PREFIX_TOKENS, block_qkv, check_block, scaled_scores
@@ -78,6 +79,10 @@ def _layer_scale(module: nn.Module, width: int, like: Tensor) -> Tensor:
 
 
 def _check_tower(visual: nn.Module) -> None:
+    if not isinstance(visual, VisionTransformer):
+        raise TypeError(f'decompose_image: a {type(visual).__name__} image tower; the '
+                        "decomposition is written for open_clip's VisionTransformer (the "
+                        "'openclip' family), not timm towers (EVA02, SigLIP)")
     if getattr(visual, 'attn_pool', None) is not None or getattr(visual, 'proj', None) is None:
         raise TypeError('decompose_image: the image tower must pool its tokens and project '
                         'them (no attentional pooler, proj set)')

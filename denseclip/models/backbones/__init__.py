@@ -1,7 +1,8 @@
+from .clip_convnext import CLIPConvNeXt
 from .clip_resnet import CLIPResNet
 from .clip_vit import CLIPViT, DenseOutput
 from .denseclip import CLIPResNetWithAttention, CLIPVisionTransformer, attention_pool
 from .proxy import DINOProxy, SAMProxy
 
-__all__ = ['CLIPViT', 'CLIPResNet', 'CLIPResNetWithAttention', 'CLIPVisionTransformer',
-           'DenseOutput', 'DINOProxy', 'SAMProxy', 'attention_pool']
+__all__ = ['CLIPViT', 'CLIPResNet', 'CLIPConvNeXt', 'CLIPResNetWithAttention',
+           'CLIPVisionTransformer', 'DenseOutput', 'DINOProxy', 'SAMProxy', 'attention_pool']

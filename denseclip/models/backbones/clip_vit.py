@@ -11,17 +11,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 from open_clip.model import CLIP
-from open_clip.transformer import VisionTransformer
 from torch import Tensor, nn
 
-from denseclip.clip import CLIPSource, load_clip, resample_pos_embed
+from denseclip.clip import CLIPSource, load_clip
 from denseclip.clip.pos_embed import InterpMode
-from denseclip.models.dense.base import (NUM_PREFIX_TOKENS, DenseAttention, block_qkv,
-                                         check_block, merge_heads)
+from denseclip.models.backbones.towers import vit_tower
+from denseclip.models.dense.base import (DenseAttention, block_qkv, check_block, check_support,
+                                         merge_heads)
 from denseclip.registry import MMDET_MODELS, MODELS
 
 
@@ -110,13 +109,14 @@ class CLIPViT(BaseModule):
                  init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
         clip, self.source = load_clip_model(model, pretrained)
-        if not isinstance(clip.visual, VisionTransformer):
-            raise TypeError(f"CLIPViT: model={model!r} has a {type(clip.visual).__name__} image "
-                            "tower; use type='CLIPResNet' for ResNet CLIPs")
         keep_loaded_clip(self, clip)
         self.visual = clip.visual
+        self.tower = vit_tower(self.visual)  # the backbone contract of this family
+        dense = dense or dict(type='VanillaAttention')
+        check_support(MODELS.get(dense['type']) if isinstance(dense, dict) else dense,
+                      self.tower.family)  # before building: its own arguments come second
+        self.dense: DenseAttention = MODELS.build(dense)
         check_block(self.blocks[-1])
-        self.dense: DenseAttention = MODELS.build(dense or dict(type='VanillaAttention'))
         if pos_interp not in ('size', 'scale_factor', 'bilinear'):
             raise ValueError(f"CLIPViT: pos_interp={pos_interp!r}; expected 'size', "
                              "'scale_factor' or 'bilinear'")
@@ -126,9 +126,19 @@ class CLIPViT(BaseModule):
         if isinstance(input_size, int):
             input_size = (input_size, input_size)
         self.input_size = None if input_size is None else tuple(input_size)
-        self.patch_size = self.visual.patch_size[0]
-        self.embed_dim = self.visual.output_dim
-        self.width = self.visual.conv1.out_channels
+        self.patch_size = self.tower.patch_size
+        self.embed_dim = self.tower.embed_dim
+        self.width = self.tower.width
+
+    @property
+    def family(self) -> str:
+        """The tower family (``'openclip'``, ``'eva'``, ``'siglip'``)."""
+        return self.tower.family
+
+    @property
+    def num_prefix_tokens(self) -> int:
+        """P, the tokens before the patches: 1 ([CLS]), 0 (SigLIP), 1 + registers."""
+        return self.tower.num_prefix_tokens
 
     @property
     def output_stride(self) -> int:
@@ -136,9 +146,9 @@ class CLIPViT(BaseModule):
         return 1 if self.input_size is not None else self.patch_size
 
     @property
-    def blocks(self) -> nn.ModuleList:
-        """The image tower's residual blocks."""
-        return self.visual.transformer.resblocks
+    def blocks(self) -> nn.ModuleList | list:
+        """The image tower's residual blocks, with open_clip's block interface."""
+        return self.tower.blocks
 
     def embed(self, images: Tensor) -> tuple[Tensor, tuple[int, int]]:
         """Patch embedding, [CLS], position embedding and ln_pre.
@@ -150,22 +160,14 @@ class CLIPViT(BaseModule):
             images = F.interpolate(images, size=self.input_size, mode='bilinear',
                                    align_corners=False)
         check_images(images, self.patch_size, 'CLIPViT')
-        visual = self.visual
-        x = visual.conv1(images.to(visual.conv1.weight.dtype))  # (B, D, h, w)
-        grid = tuple(x.shape[-2:])
-        x = x.flatten(2).transpose(1, 2)  # (B, N, D)
-        cls = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)  # (B, 1, D)
-        pos = resample_pos_embed(visual.positional_embedding, grid, old_grid=visual.grid_size,
-                                 num_prefix_tokens=NUM_PREFIX_TOKENS, mode=self.pos_interp)
-        x = torch.cat([cls, x], dim=1) + pos.to(x.dtype)  # (B, 1+N, D)
-        return visual.ln_pre(x), grid
+        return self.tower.embed(images, self.pos_interp)
 
     def trunk(self, images: Tensor) -> tuple[list[Tensor], tuple[int, int]]:
         """Tokens after ln_pre and after each of blocks 0..L-2 (all (B, 1+N, D)), and the grid."""
         x, grid = self.embed(images)
         tokens = [x]
         for block in self.blocks[:-1]:
-            x = block(x)
+            x = self.tower.run_block(block, x, grid)
             tokens.append(x)
         return tokens, grid
 
@@ -180,15 +182,19 @@ class CLIPViT(BaseModule):
             if weights is None or len(weights) != patches.shape[0]:
                 raise ValueError(f'CLIPViT: {type(self.dense).__name__} returned '
                                  f'{patches.shape[0]} branches but branch_weights={weights}')
+            if self.family != 'openclip':
+                raise TypeError(f'CLIPViT: {type(self.dense).__name__} fuses branches after '
+                                f"ln_post, which only the 'openclip' family has (this tower: "
+                                f'{self.family!r})')
             post = sum(w * self.visual.ln_post(p) for w, p in zip(weights, patches))
             feats = post @ self.visual.proj  # (B, N, E)
             return feats.transpose(1, 2).reshape(feats.shape[0], -1, *grid)
-        feats = self.visual.ln_post(patches) @ self.visual.proj  # (B, N, E)
+        feats = self.tower.post(patches)  # (B, N, E)
         return feats.transpose(1, 2).reshape(feats.shape[0], -1, *grid)  # (B, E, h, w)
 
     def patch_map(self, tokens: Tensor, grid: tuple[int, int]) -> Tensor:
         """(B, 1+N, D) tokens -> (B, D, h, w) map of their patch tokens."""
-        patches = tokens[:, NUM_PREFIX_TOKENS:].transpose(1, 2)  # (B, D, N)
+        patches = tokens[:, self.num_prefix_tokens:].transpose(1, 2)  # (B, D, N)
         return patches.reshape(tokens.shape[0], -1, *grid)
 
     def forward_dense(self, images: Tensor) -> DenseOutput:
@@ -198,7 +204,7 @@ class CLIPViT(BaseModule):
         patches, out_grid, cls = self.dense.dense_forward(self.blocks, tokens, grid, images)
         levels = tuple(self.patch_map(tokens[i + 1], grid) for i in self.out_indices
                        if i < len(self.blocks) - 1)
-        cls_feats = None if cls is None else self.visual.ln_post(cls) @ self.visual.proj
+        cls_feats = None if cls is None else self.tower.post(cls)
         return DenseOutput(feats=self.project(patches, out_grid), grid=grid, tokens=tokens,
                            images=images, levels=levels, cls_feats=cls_feats)
 
@@ -218,8 +224,9 @@ class CLIPViT(BaseModule):
         """The last block's patch keys after ``out_proj`` (B, D, h, w), as MaskCLIP's key
         smoothing reads them (MaskCLIP vit.py ``return_qkv``)."""
         block = self.blocks[-1]
-        keys = block.attn.out_proj(merge_heads(block_qkv(block, dense.tokens[-1])[1]))
-        keys = keys[:, NUM_PREFIX_TOKENS:].transpose(1, 2)  # (B, D, N)
+        keys = block.attn.out_proj(merge_heads(block_qkv(block, dense.tokens[-1],
+                                                         dense.grid)[1]))
+        keys = keys[:, self.num_prefix_tokens:].transpose(1, 2)  # (B, D, N)
         return keys.reshape(keys.shape[0], -1, *dense.grid)  # (B, D, h, w)
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:

@@ -19,16 +19,30 @@ from denseclip.models.finetune import qkv_weight
 from denseclip.registry import MODELS
 
 Grid = tuple[int, int]
-NUM_PREFIX_TOKENS = 1  # open_clip ViTs carry one [CLS] token
+# The tower families (denseclip.models.backbones.towers); a method lists those it runs on.
+ALL_VIT_FAMILIES = ('openclip', 'eva', 'siglip')
+# The 'openclip' family's one [CLS]; methods that run on other families use num_prefix().
+NUM_PREFIX_TOKENS = 1
 
 
-def block_qkv(block: nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """q, k, v of an open_clip residual block for tokens ``x``.
+def num_prefix(x: Tensor, grid: Grid) -> int:
+    """P, the tokens before the h*w patch tokens of a (B, P+N, D) sequence."""
+    P = x.shape[-2] - grid[0] * grid[1]
+    if P < 0:
+        raise ValueError(f'{x.shape[-2]} tokens cannot hold the {grid} patch grid')
+    return P
+
+
+def block_qkv(block: nn.Module, x: Tensor, grid: Grid | None = None
+              ) -> tuple[Tensor, Tensor, Tensor]:
+    """q, k, v of a residual block for tokens ``x``.
 
     Args:
-        block: an open_clip ``ResidualAttentionBlock`` (``attn`` holds ``in_proj_weight``,
-            ``in_proj_bias``, ``out_proj``, ``num_heads``).
+        block: an open_clip ``ResidualAttentionBlock`` or a tower's view with its interface
+            (``attn`` holds ``in_proj_weight``, ``in_proj_bias``, ``out_proj``, ``num_heads``).
         x: (B, T, D) tokens entering the block.
+        grid: the (h, w) patch grid; needed by towers with rotary position embeddings (EVA),
+            whose q and k patch tokens are rotated here, before any method's attention.
 
     Returns:
         q, k, v, each (B, nh, T, hd).
@@ -37,7 +51,13 @@ def block_qkv(block: nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     qkv = F.linear(block.ln_1(x), qkv_weight(attn), attn.in_proj_bias)  # (B, T, 3D)
     B, T, _ = qkv.shape
     qkv = qkv.reshape(B, T, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4)  # (3, B, nh, T, hd)
-    return qkv[0], qkv[1], qkv[2]
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    if getattr(attn, 'has_rope', False):
+        if grid is None:
+            raise TypeError('block_qkv: this tower has rotary position embeddings (EVA); pass '
+                            'the patch grid')
+        q, k = attn.rope(q, k, grid)
+    return q, k, v
 
 
 def merge_heads(x: Tensor) -> Tensor:
@@ -65,13 +85,28 @@ def check_block(block: nn.Module) -> None:
                             'supported by the dense methods')
 
 
+def check_support(attention: type | nn.Module, family: str) -> None:
+    """Raise a TypeError naming the method, the tower family and what the method supports,
+    unless the attention (class or instance) lists ``family`` in ``supported_families``."""
+    cls = attention if isinstance(attention, type) else type(attention)
+    supported = getattr(cls, 'supported_families', ALL_VIT_FAMILIES)
+    if family not in supported:
+        raise TypeError(f'{cls.__name__} does not support {family!r} image towers; it supports '
+                        f'{tuple(supported)}')
+
+
 class DenseAttention(nn.Module):
     """Base of the last-block replacements; subclasses define :meth:`attend`.
+
+    ``supported_families``: the tower families (:mod:`denseclip.models.backbones.towers`) the
+    method runs on; the backbone refuses the others when it is built.
 
     Args:
         residual: keep the block's residual connection around the attention.
         ffn: keep the block's MLP (with its own residual).
     """
+
+    supported_families: tuple[str, ...] = ALL_VIT_FAMILIES
 
     def __init__(self, *, residual: bool = True, ffn: bool = True) -> None:
         super().__init__()
@@ -117,7 +152,7 @@ class DenseAttention(nn.Module):
         Returns:
             (B, 1+N, D) tokens leaving the block.
         """
-        q, k, v = block_qkv(block, x)
+        q, k, v = block_qkv(block, x, grid)
         return self.finish(block, x, self.attend(q, k, v, grid))
 
     def dense_forward(self, blocks: nn.ModuleList, tokens: list[Tensor], grid: Grid,
@@ -136,10 +171,12 @@ class DenseAttention(nn.Module):
 
         Returns:
             (B, N', D) patch tokens, their (h', w') grid (N' = h'*w') and the (B, D) [CLS]
-            token leaving the block (None for a method that computes none).
+            token leaving the block (None for a method that computes none, or a tower
+            without one).
         """
         out = self(blocks[-1], tokens[-1], grid)
-        return out[:, NUM_PREFIX_TOKENS:], grid, out[:, 0]
+        P = num_prefix(out, grid)
+        return out[:, P:], grid, out[:, 0] if P else None
 
     def extra_repr(self) -> str:
         return f'residual={self.residual}, ffn={self.ffn}'

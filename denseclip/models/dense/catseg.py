@@ -22,6 +22,9 @@ from .base import NUM_PREFIX_TOKENS, DenseAttention, Grid, block_qkv, merge_head
 class CATSegAttention(DenseAttention):
     """v-path with the block input's [CLS] as every token's residual, then the FFN."""
 
+    # The released CAT-Seg encoder is open_clip's ViT with one [CLS].
+    supported_families = ('openclip',)
+
     def __init__(self) -> None:
         super().__init__(residual=True, ffn=True)
 

@@ -49,6 +49,9 @@ def cliptrase_attn(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
 class CLIPtraseAttention(DenseAttention):
     """The three-softmax self-correlation attention; residual and FFN kept (model.py block 12)."""
 
+    # Its [CLS] contrast and block L-1 correlation are defined on open_clip's [CLS] layout.
+    supported_families = ('openclip',)
+
     def attend(self, q: Tensor, k: Tensor, v: Tensor, grid: Grid) -> Tensor:
         return cliptrase_attn(q, k, v)
 

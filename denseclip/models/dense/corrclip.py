@@ -255,6 +255,9 @@ class CorrCLIPAttention(RegionMasksMixin, DenseAttention):
             (None: the released rule, 5 for 12 blocks, 12 for 24, 28 for 32).
     """
 
+    # Its mask class tokens start from [CLS] and its branches fuse after open_clip's ln_post.
+    supported_families = ('openclip',)
+
     def __init__(self, *, proxy: dict | nn.Module, tau: float = 0.25,
                  merge_eps: float | None = 0.2, alpha: float = 1.0, beta: float = 0.5,
                  num_spatial: int | None = None) -> None:
@@ -379,6 +382,9 @@ class CorrScopeAttention(RegionMasksMixin, DenseAttention):
         attention: config (or module) of the wrapped :class:`DenseAttention`.
         merge_eps: ε of mask merging (None: no merging).
     """
+
+    # Its mask scope keeps open_clip's one [CLS] outside the regions.
+    supported_families = ('openclip',)
 
     def __init__(self, *, attention: dict | DenseAttention,
                  merge_eps: float | None = None) -> None:

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from denseclip.models.backbones.proxy import from_clip_normalisation
 from denseclip.registry import MODELS
 
-from .base import NUM_PREFIX_TOKENS, DenseAttention, Grid, merge_heads
+from .base import DenseAttention, Grid, merge_heads, num_prefix
 
 
 def proxy_attention(feats: Tensor, v: Tensor, beta: float | Tensor = 1.2,
@@ -84,7 +84,7 @@ class ProxyCLIPAttention(DenseAttention):
         attn = block.attn
         D = tokens[-1].shape[-1]
         # Only CLIP's v is used: in_proj's last D rows on LN1 of the patch tokens.
-        x = block.ln_1(tokens[-1][:, NUM_PREFIX_TOKENS:])  # (B, N, D)
+        x = block.ln_1(tokens[-1][:, num_prefix(tokens[-1], grid):])  # (B, N, D)
         v = F.linear(x, attn.in_proj_weight[2 * D:], attn.in_proj_bias[2 * D:])  # (B, N, D)
         nh = attn.num_heads
         # Deviation (as intended, not as released): the released code reshapes v to

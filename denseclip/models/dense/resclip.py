@@ -145,6 +145,9 @@ class ResCLIPAttention(DenseAttention):
             (:class:`SemanticFeedbackRefiner`).
     """
 
+    # RCS reads blocks 5-8 without the grid (no RoPE) and SFR's mask assumes one [CLS].
+    supported_families = ('openclip',)
+
     def __init__(self, *, attention: dict | DenseAttention,
                  rcs_blocks: tuple[int, int] = (5, 9),
                  rcs_weights: tuple[float, float] | None = (2.0, 0.3),

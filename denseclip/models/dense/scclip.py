@@ -119,6 +119,9 @@ class SCCLIPAttention(DenseAttention):
         lof_rule: :func:`lof_outliers`'s rule (``'released'``).
     """
 
+    # Its anomaly resolution and multi-level fusion assume one [CLS] before the patches.
+    supported_families = ('openclip',)
+
     def __init__(self, *, beta: float = 0.4, pre_adjust_idx: int = 8, post_adjust_idx: int = 3,
                  multi_start_idx: int = 3, multi_end_idx: int = 10, res_cls: float = 0.3,
                  lof_neighbors: int = 30, contamination: float = 0.05,

@@ -113,6 +113,9 @@ class TridentAttention(ProxyCLIPAttention):
     DINO ViT-B/16, β = 1.2, γ = 3).
     """
 
+    # Its splice and SAM correlation are validated on open_clip towers only.
+    supported_families = ('openclip',)
+
     def window_beta(self, feats: Tensor) -> Tensor:
         """(B, 1, 1) per-window β_w with β_w·mean(S^w) = β·mean over all windows' S.
 

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from denseclip.clip import load_state_dict_strict
 from denseclip.models.backbones.clip_vit import CLIPViT, DenseOutput
-from denseclip.models.dense.base import NUM_PREFIX_TOKENS, block_qkv, check_block, merge_heads
+from denseclip.models.dense.base import block_qkv, check_block, merge_heads, num_prefix
 from denseclip.models.refiner_protocols import FeatureRefiner
 from denseclip.registry import MODELS
 
@@ -67,9 +67,9 @@ def block_ln2_output(block: nn.Module, x: Tensor, grid: tuple[int, int]) -> Tens
     """
     check_block(block)
     x = x.to(block.ln_1.weight.dtype)
-    q, k, v = block_qkv(block, x)  # each (B, nh, 1+N, hd)
+    q, k, v = block_qkv(block, x, grid)  # each (B, nh, P+N, hd)
     z = x + block.ls_1(block.attn.out_proj(merge_heads(F.scaled_dot_product_attention(q, k, v))))
-    g = block.ln_2(z)[:, NUM_PREFIX_TOKENS:]  # (B, N, D)
+    g = block.ln_2(z)[:, num_prefix(z, grid):]  # (B, N, D)
     return g.transpose(1, 2).reshape(g.shape[0], -1, *grid)  # (B, D, h, w)
 
 

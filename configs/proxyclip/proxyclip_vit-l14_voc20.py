@@ -1,0 +1,28 @@
+# ProxyCLIP (Lan et al., ECCV 2024), OpenAI CLIP ViT-L/14 with a DINO ViT-B/8 proxy, on PASCAL VOC
+# 2012 without background (VOC20). Settings: mc-lan/ProxyCLIP configs/cfg_voc20.py@e7b767f over
+# base_config.py and the defaults of proxyclip_segmentor.py (reference notes §7). The CLIP is one of
+# the three (tag, model) pairs base_config.py lists. Published mIoU: not recovered from the stored
+# sources (the paper's ViT-L/14 row, reference notes §15).
+_base_ = [
+    '../_base_/models/proxyclip_harness.py',
+    '../_base_/datasets/voc20.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(
+    # ViT-L/14 as base_config.py's ('openai', 'ViT-L-14'): 224-pixel OpenAI weights;
+    # the `openai` tag loads with QuickGELU. Windows, padding to 56 (a multiple of 14
+    # and of DINO's 8), beta, gamma and the DINO ViT-B/8 proxy stay as for ViT-B/16:
+    # the release sets none of them per backbone.
+    backbone=dict(model='ViT-L-14', pretrained='openai'),
+    # name_path of cfg_voc20.py (byte-identical to clearclip/cls_voc20.txt)
+    vocabulary=('{{fileDirname}}/../../denseclip/datasets/vocabularies/'
+                'clearclip/cls_voc20.txt'),
+)
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    # S = 336: cfg_voc20.py
+    dict(type='Resize', scale=(2048, 336), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
