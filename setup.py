@@ -27,6 +27,9 @@ install_requires = [
     'scikit-learn',
     'scipy',
     'h5py',  # ImageNet-Segmentation's gtsegs_ijcv.mat (MATLAB v7.3)
+    # mmengine resolves package-scoped configs (mmdet::...) through pkg_resources, which
+    # setuptools 82 removed; the detector configs inherit mmdet's own bases that way.
+    'setuptools<82',
     'numpy',
     'pillow',
 ]
