@@ -35,9 +35,14 @@ class OpenVocabHead(BaseModule):
         scores: what :meth:`predict` returns: ``'logits'`` (the segmentor takes a softmax over
             queries after merging windows, as mmseg's slide inference does) or ``'probs'``
             (class probabilities already, e.g. a mask-classification head's semantic map).
+        merges_synonyms: whether ``loss``/``predict`` take ``query_to_class`` (see below).
     """
 
     scores: Literal['logits', 'probs'] = 'logits'
+    # A head that merges a class's synonyms itself (MAFT+: max over its names' logits before
+    # the softmax) sets this; the segmentor then passes ``query_to_class`` (Q,) to ``loss``
+    # and ``predict``, and trains on vocabularies with several names per class.
+    merges_synonyms: bool = False
 
     def loss(self, dense: DenseOutput, text: Tensor,
              data_samples: Sequence[SegDataSample]) -> dict[str, Tensor]:

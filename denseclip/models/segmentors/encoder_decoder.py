@@ -91,6 +91,7 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
         self.test_vocabulary = (self.vocabulary if test_vocabulary is None
                                 else self._as_vocabulary(test_vocabulary))
         self._text_cache: tuple[tuple, Tensor] | None = None
+        self._vocabulary: Vocabulary | None = None
 
     # ----------------------------------------------------------------- text side
     def _as_vocabulary(self, spec: VocabularySpec) -> Vocabulary:
@@ -122,6 +123,7 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
                                  f'{len(found)} different vocabularies; batch them apart')
             if found:
                 vocabulary = Vocabulary.from_list(list(found.pop()))
+        self._vocabulary = vocabulary  # the query_to_class of score_windows (head_kwargs)
         if self.training:
             return vocabulary, self.encode_text(vocabulary)
         weights = tuple(p._version for p in (*self.prompt.parameters(),
@@ -134,11 +136,23 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
                 self._text_cache = (key, self.encode_text(vocabulary))
         return vocabulary, self._text_cache[1]
 
+    def head_kwargs(self, vocabulary: Vocabulary) -> dict:
+        """``query_to_class`` for a head that merges synonyms itself
+        (:attr:`~denseclip.models.heads.OpenVocabHead.merges_synonyms`, e.g. MAFT+'s max over
+        a class's names before the softmax); {} otherwise."""
+        if not (self.synonyms and getattr(self.decode_head, 'merges_synonyms', False)):
+            return {}
+        if self.extra_names:
+            raise ValueError(f'{type(self).__name__}: extra_names={self.extra_names} with a head '
+                             'that merges synonyms itself; the extra rows have no class')
+        return dict(query_to_class=vocabulary.query_to_class)
+
     # ----------------------------------------------------------------- training
     def loss(self, inputs: Tensor, data_samples: Sequence[SegDataSample]) -> dict[str, Tensor]:
         """The head's losses for a batch whose labels index the training vocabulary."""
         vocabulary, text = self.text_for(data_samples)
-        if vocabulary.num_classes != len(self.query_names(vocabulary)):
+        extra = self.head_kwargs(vocabulary)
+        if not extra and vocabulary.num_classes != len(self.query_names(vocabulary)):
             raise ValueError(f'{type(self).__name__}: training needs one name per class; the '
                              f'vocabulary has {len(vocabulary.queries)} names for '
                              f'{vocabulary.num_classes} classes')
@@ -150,16 +164,18 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
                              f'batch, but the vocabulary has {vocabulary.num_classes} classes '
                              f'({vocabulary.class_names[:5]}...); the dataset classes and '
                              'model.vocabulary must name the same classes in the same order')
-        return self.decode_head.loss(self.backbone.forward_dense(inputs), text, data_samples)
+        return self.decode_head.loss(self.backbone.forward_dense(inputs), text, data_samples,
+                                     **extra)
 
     # ----------------------------------------------------------------- inference
     def score_windows(self, crops: Tensor, text: Tensor) -> Tensor:
         """The head's (b, Q, h', w') scores of a batch of windows, autocast per ``dtype``."""
         amp_dtype = self.amp_dtype(crops.device.type)
+        extra = self.head_kwargs(self._vocabulary) if self._vocabulary is not None else {}
         if amp_dtype is None:
-            return self.decode_head.predict(self.backbone.forward_dense(crops), text)
+            return self.decode_head.predict(self.backbone.forward_dense(crops), text, **extra)
         with torch.autocast(crops.device.type, dtype=amp_dtype):
-            return self.decode_head.predict(self.backbone.forward_dense(crops), text)
+            return self.decode_head.predict(self.backbone.forward_dense(crops), text, **extra)
 
     def probabilities(self, logits: Tensor) -> Tensor:
         """softmax(logit_scale · scores) over queries, or the scores themselves for a head

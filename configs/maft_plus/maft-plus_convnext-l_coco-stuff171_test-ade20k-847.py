@@ -1,0 +1,13 @@
+# MAFT+ (L) trained on COCO-Stuff-171, tested on ADE20K-847 val (2,000 images;
+# openvocab_ade20k_full_sem_seg_val): whole images at short side 800. Published (README,
+# MAFTP-Large): 15.1 mIoU.
+#   python tools/test.py configs/maft_plus/maft-plus_convnext-l_coco-stuff171_test-ade20k-847.py \
+#       --checkpoint maftp_l_converted.pth
+_base_ = [
+    '../_base_/models/maft_plus_convnext-l.py',
+    '../_base_/datasets/ade20k-847.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(
+    test_vocabulary='{{fileDirname}}/../../denseclip/datasets/vocabularies/maft_plus/cls_ade847.txt')
+test_dataloader = dict(dataset=dict(pipeline={{_base_.maft_plus_wide_test_pipeline}}))
