@@ -10,3 +10,4 @@ __all__ = ['OpenVocabHead', 'CATSegHead', 'ClassAggregation', 'SpatialAggregatio
            'linear_attention', 'CostVolume', 'ContextDecoder', 'DenseCLIPHead', 'IdentityHead',
            'MTACLIPHead', 'mask_text_contrastive_loss', 'MAFTPlusHead', 'ContentDependentTransfer',
            'CLIPViTStages']
+from . import pixelclip  # noqa: E402,F401  (PixelCLIP: head, learned names, mask sources, segmentor)
