@@ -27,7 +27,7 @@ from mmseg.registry import RUNNERS
 from denseclip.engine.checkpoint import check_checkpoint_file
 from denseclip.engine.dist import finish_launcher, setup_launcher
 from denseclip.utils import (check_config_file, check_config_keys, check_dataset_configs,
-                             check_model_config)
+                             check_model_config, scope_registries)
 
 DEFAULT_RUNNER = 'AtomicCheckpointRunner'
 
@@ -91,7 +91,7 @@ def check(args: argparse.Namespace) -> Config:
     check_config_file(args.config)
     cfg = build_config(args)
     check_config_keys(cfg, args.config)
-    check_model_config(cfg.model, args.config)
+    check_model_config(cfg.model, args.config, registry=scope_registries(cfg)[0])
     check_dataset_configs(cfg, args.config)
     if args.resume not in (None, 'auto'):
         check_checkpoint_file(args.resume, '--resume')

@@ -10,3 +10,4 @@ __all__ += ['ADE20K847Dataset', 'PascalContext459Dataset', 'LoadWideAnnotations'
 from . import imagenet_seg  # noqa: E402,F401  (ImageNet-Segmentation, toy foreground)
 from . import grounding  # noqa: E402,F401  (ZSGNet, Flickr30k Entities, toy phrases)
 from . import sa1b  # noqa: E402,F401  (SA-1B and other class-agnostic mask sources, PixelCLIP)
+from . import ovd, toy_det  # noqa: E402,F401  (mmdet's DATASETS: COCO OVD / LVIS, toy instances)

@@ -4,3 +4,4 @@ from . import backbones, dense, heads, refiners, segmentors, text  # noqa: F401 
 from .dense import corrclip, trident  # noqa: F401,E402
 from . import textspan  # noqa: F401,E402  (TextSpanSegmentor; imports the segmentors)
 from . import grounding  # noqa: F401,E402  (phrase localization; imports the segmentors)
+from . import detectors  # noqa: F401,E402  (mmdet detectors; import the heads and backbones)

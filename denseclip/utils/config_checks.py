@@ -16,12 +16,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mmengine.config import Config
+from mmengine.registry import Registry
 
 from denseclip.models.text import Vocabulary
 from denseclip.registry import DATASETS, MODELS
 
 __all__ = ['check_config', 'check_config_file', 'check_model_config', 'check_data',
-           'check_vocabulary', 'check_config_keys', 'check_dataset_configs', 'DATA_PREPARATION']
+           'check_vocabulary', 'check_config_keys', 'check_dataset_configs', 'DATA_PREPARATION',
+           'scope_registries']
 
 # The top-level keys mmengine's Runner and OpenMMLab configs read. A config may define other
 # variables; one within a typo of these (test_dataloadr) is an error.
@@ -129,15 +131,26 @@ def check_config_keys(cfg: Config, where: str) -> None:
                            f'mean {close[0]!r}?')
 
 
+def scope_registries(cfg: Config) -> tuple[Registry, Registry]:
+    """The model and dataset registries of the config's ``default_scope``: mmdet's for the
+    detector configs, mmseg's (where denseclip registers) otherwise."""
+    if cfg.get('default_scope') == 'mmdet':
+        from mmdet.registry import DATASETS as MMDET_DATASETS
+        from mmdet.registry import MODELS as MMDET_MODELS
+        return MMDET_MODELS, MMDET_DATASETS
+    return MODELS, DATASETS
+
+
 def check_dataset_configs(cfg: Config, where: str,
                           splits: Sequence[str] = ('train', 'val', 'test')) -> None:
     """Check each ``<split>_dataloader.dataset`` as :func:`check_model_config` checks the
     model: a registered dataset type, its arguments, with the closest name for a typo."""
+    datasets = scope_registries(cfg)[1]
     for split in splits:
         loader = cfg.get(f'{split}_dataloader')
         if isinstance(loader, Mapping) and isinstance(loader.get('dataset'), Mapping):
             check_model_config(loader['dataset'], where, f'{split}_dataloader.dataset',
-                               registry=DATASETS)
+                               registry=datasets)
 
 
 def _known_types(key: str, registry=MODELS) -> list[str]:
@@ -168,6 +181,22 @@ def init_parameters(cls: type) -> dict[str, inspect.Parameter]:
     return dict(params, kwargs=inspect.Parameter('kwargs', inspect.Parameter.VAR_KEYWORD))
 
 
+def _lookup(name: str, registry: Registry) -> type | None:
+    """``name`` in ``registry``, else in the task utilities of its scope (anchor generators,
+    assigners, coders live there), else in mmseg's models, where denseclip registers the
+    modules an mmdet model may hold (a CLIPViT's dense attention)."""
+    from mmdet.registry import MODELS as MMDET_MODELS
+    from mmdet.registry import TASK_UTILS as MMDET_TASK_UTILS
+    from mmseg.registry import TASK_UTILS
+
+    task_utils = MMDET_TASK_UTILS if registry is MMDET_MODELS else TASK_UTILS
+    for candidate in (registry, task_utils, MODELS):
+        cls = candidate.get(name)
+        if cls is not None:
+            return cls
+    return None
+
+
 def check_model_config(cfg: Mapping, where: str, key: str = 'model', registry=MODELS) -> None:
     """Check a module config and every nested one: registered types, known argument names,
     required arguments present.
@@ -185,7 +214,7 @@ def check_model_config(cfg: Mapping, where: str, key: str = 'model', registry=MO
     type_ = cfg.get('type')
     if type_ is None:
         raise KeyError(f'{where}: {key} has no type; known: {_known_types(key, registry)}')
-    cls = registry.get(type_) if isinstance(type_, str) else type_
+    cls = _lookup(type_, registry) if isinstance(type_, str) else type_
     if cls is None:
         raise KeyError(f'{where}: {key}.type={type_!r} is not registered; known: '
                        f'{_known_types(key, registry)}')
@@ -193,7 +222,7 @@ def check_model_config(cfg: Mapping, where: str, key: str = 'model', registry=MO
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         names = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
         for arg in cfg:
-            if arg != 'type' and arg not in params:
+            if arg != 'type' and arg != '_scope_' and arg not in params:
                 close = difflib.get_close_matches(arg, names, n=1)
                 hint = f' (did you mean {close[0]!r}?)' if close else ''
                 raise KeyError(f'{where}: {key}.{arg} is not a parameter of {cls.__name__}'
@@ -253,7 +282,8 @@ def check_vocabulary(cfg: Config, where: str) -> None:
     if isinstance(vocabulary, (str, os.PathLike)):
         sep = cfg.model.get('name_sep')
         if sep is None:
-            sep = inspect.signature(MODELS.get(cfg.model.type)).parameters['name_sep'].default
+            model_cls = scope_registries(cfg)[0].get(cfg.model.type)
+            sep = inspect.signature(model_cls).parameters['name_sep'].default
         vocab = Vocabulary.from_file(vocabulary, sep=sep)
         what = f'model.{key}={str(vocabulary)!r}'
     elif isinstance(vocabulary, Sequence):
@@ -263,10 +293,11 @@ def check_vocabulary(cfg: Config, where: str) -> None:
         raise TypeError(f'{where}: model.{key} is {type(vocabulary).__name__}; expected a '
                         'name-file path or a list of classes')
     dataset = cfg.test_dataloader.dataset
-    dataset_cls = DATASETS.get(dataset.type)
+    datasets = scope_registries(cfg)[1]
+    dataset_cls = datasets.get(dataset.type)
     if dataset_cls is None:
         raise KeyError(f'{where}: test_dataloader.dataset.type={dataset.type!r} is not '
-                       f'registered; known: {sorted(DATASETS.module_dict)}')
+                       f'registered; known: {sorted(datasets.module_dict)}')
     classes = (dataset.get('metainfo') or {}).get('classes') or dataset_cls.METAINFO['classes']
     if vocab.num_classes != len(classes):
         raise ValueError(f'{where}: {what} has {vocab.num_classes} classes but the dataset '
@@ -278,7 +309,7 @@ def check_config(cfg: Config, where: str) -> None:
     """Every check of a test run: top-level keys, the model and test dataset configs, the
     data folders, the vocabulary size."""
     check_config_keys(cfg, where)
-    check_model_config(cfg.model, where)
+    check_model_config(cfg.model, where, registry=scope_registries(cfg)[0])
     check_dataset_configs(cfg, where, splits=('test',))
     check_vocabulary(cfg, where)
     check_data(cfg, where)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 from mmengine.model import BaseModule
+from mmengine.registry import DefaultScope
 from open_clip.model import CLIP
 from torch import Tensor, nn
 
@@ -113,9 +114,12 @@ class CLIPViT(BaseModule):
         self.visual = clip.visual
         self.tower = vit_tower(self.visual)  # the backbone contract of this family
         dense = dense or dict(type='VanillaAttention')
-        check_support(MODELS.get(dense['type']) if isinstance(dense, dict) else dense,
-                      self.tower.family)  # before building: its own arguments come second
-        self.dense: DenseAttention = MODELS.build(dense)
+        # mmseg's registry holds the dense attentions; an mmdet detector builds this backbone
+        # under mmdet's default scope, where they would not be found
+        with DefaultScope.overwrite_default_scope('mmseg'):
+            check_support(MODELS.get(dense['type']) if isinstance(dense, dict) else dense,
+                          self.tower.family)  # before building: its own arguments come second
+            self.dense: DenseAttention = MODELS.build(dense)
         check_block(self.blocks[-1])
         if pos_interp not in ('size', 'scale_factor', 'bilinear'):
             raise ValueError(f"CLIPViT: pos_interp={pos_interp!r}; expected 'size', "

@@ -7,7 +7,8 @@ segmentation/denseclip/models.py. Against the training-free backbones:
 * :class:`CLIPResNetWithAttention` runs the **full** attention pool: every location is a query
   over [mean; all locations], giving the global g (token 0) and the dense z; MaskCLIP keeps only
   the value path. Its positional embedding is resized bilinearly at load time (to
-  ``input_resolution / 32``) and again to the input's grid in every forward.
+  ``input_resolution / 32``) and again to the input's grid in every forward; the detection
+  release crops its top-left corner instead (``pos_embed='crop'``).
 * :class:`CLIPVisionTransformer` taps four blocks into fpn1..fpn4 (strides 4-32) and applies
   ``ln_post`` and ``proj`` to all tokens after the unchanged last block (g = [CLS], z = patches).
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -48,12 +50,30 @@ def resize_pos_param(pos_embed: nn.Parameter, grid: tuple[int, int]) -> nn.Param
     return nn.Parameter(resized.clone(), requires_grad=pos_embed.requires_grad)
 
 
-def attention_pool(pool: AttentionPool2d, x: Tensor) -> tuple[Tensor, Tensor]:
+def crop_pos_embed(pos_embed: Tensor, grid: tuple[int, int]) -> Tensor:
+    """The [mean] row and the top-left ``grid`` of an (n, n) positional table, (1 + h*w, C).
+
+    DenseCLIP's detection ``AttentionPool2d`` (detection/denseclip/models.py@5eda47f) crops
+    instead of resizing: its 1344 / 32 = 42 grid covers every padded COCO input (1333 x 800).
+    """
+    n, _ = square_grid(pos_embed)
+    h, w = grid
+    if h > n or w > n:
+        raise ValueError(f'crop_pos_embed: the input grid {grid} exceeds the {n}x{n} positional '
+                         f'table; raise input_resolution to at least {32 * max(h, w)} pixels')
+    spatial = pos_embed[1:].reshape(n, n, -1)[:h, :w].reshape(h * w, -1)  # (hw, C)
+    return torch.cat([pos_embed[:1], spatial])  # (1+hw, C)
+
+
+def attention_pool(pool: AttentionPool2d, x: Tensor,
+                   pos_embed: Literal['resize', 'crop'] = 'resize') -> tuple[Tensor, Tensor]:
     """CLIP's attention pool with every location as a query (DenseCLIP ``AttentionPool2d``).
 
     Args:
         pool: an open_clip ``AttentionPool2d`` (q/k/v/c_proj, positional embedding, heads).
         x: (B, C, h, w) layer4 features.
+        pos_embed: fit the positional table to (h, w) by bilinear resizing (segmentation) or
+            by cropping its top-left corner (detection, :func:`crop_pos_embed`).
 
     Returns:
         g (B, E), the [mean] token's output (open_clip's pooled embedding), and z (B, E, h, w).
@@ -61,8 +81,12 @@ def attention_pool(pool: AttentionPool2d, x: Tensor) -> tuple[Tensor, Tensor]:
     B, C, h, w = x.shape
     tokens = x.flatten(2).permute(2, 0, 1)  # (hw, B, C)
     tokens = torch.cat([tokens.mean(dim=0, keepdim=True), tokens])  # (1+hw, B, C)
-    pos = resample_pos_embed(pool.positional_embedding, (h, w),
-                             old_grid=square_grid(pool.positional_embedding), mode='bilinear')
+    if pos_embed == 'crop':
+        pos = crop_pos_embed(pool.positional_embedding, (h, w))
+    else:
+        pos = resample_pos_embed(pool.positional_embedding, (h, w),
+                                 old_grid=square_grid(pool.positional_embedding),
+                                 mode='bilinear')
     tokens = tokens + pos[:, None].to(tokens.dtype)  # (1+hw, B, C)
     out, _ = F.multi_head_attention_forward(
         query=tokens, key=tokens, value=tokens, embed_dim_to_check=C,
@@ -87,14 +111,21 @@ class CLIPResNetWithAttention(CLIPResNet):
         input_resolution: the attention pool's positional embedding is resized to
             ``input_resolution / 32`` at load (DenseCLIP: 512 for segmentation, 1344 for
             detection); None keeps CLIP's grid.
+        pos_embed: how each forward fits that table to the input's grid: ``'resize'``
+            (bilinear; segmentation) or ``'crop'`` (its top-left corner; detection).
     """
 
     def __init__(self, model: str | os.PathLike | None = 'RN50',
                  pretrained: str | os.PathLike | None = None,
                  input_resolution: int | None = 512,
                  out_indices: tuple[int, ...] = (0, 1, 2, 3),
+                 pos_embed: Literal['resize', 'crop'] = 'resize',
                  init_cfg: dict | None = None) -> None:
         super().__init__(model, pretrained, out_indices=out_indices, init_cfg=init_cfg)
+        if pos_embed not in ('resize', 'crop'):
+            raise ValueError(f"CLIPResNetWithAttention: pos_embed={pos_embed!r}; expected "
+                             "'resize' or 'crop'")
+        self.pos_embed = pos_embed
         if input_resolution is not None:
             pool = self.visual.attnpool
             grid = (input_resolution // 32,) * 2
@@ -104,7 +135,7 @@ class CLIPResNetWithAttention(CLIPResNet):
     def forward_dense(self, images: Tensor) -> DenseOutput:
         """x1..x4 (``out_indices``) as ``levels``, g and z (B, E, H/32, W/32) as features."""
         stages = self.stages(images)
-        g, z = attention_pool(self.visual.attnpool, stages[-1])
+        g, z = attention_pool(self.visual.attnpool, stages[-1], self.pos_embed)
         return DenseOutput(feats=z, grid=tuple(z.shape[-2:]), tokens=[stages[-1]],
                            images=images, levels=tuple(stages[i] for i in self.out_indices),
                            global_feats=g)

@@ -131,6 +131,36 @@ class ContextDecoder(BaseModule):
         return self.out_proj(x)
 
 
+def context_aware_text(dense: DenseOutput, text: Tensor, context_decoder: ContextDecoder | None,
+                       gamma: Tensor | None, owner: str) -> Tensor:
+    """t (B, K, E): the prompt's embeddings w, updated from the image if a context decoder is
+    set (``after_extract_feat``: memory [g; z], t = w + γ Δ). The segmentation head and the
+    detectors (:mod:`denseclip.models.detectors.denseclip`) share it.
+
+    Args:
+        dense: the backbone's output: z (B, E, h, w) and g (B, E).
+        text: (K, 1, E) prompt embeddings w, one prompt per class.
+        context_decoder: the :class:`ContextDecoder`, or None (t = w).
+        gamma: (E,) γ (ignored without a decoder).
+        owner: the caller's name, for messages.
+    """
+    if text.shape[1] != 1:
+        raise ValueError(f'{owner}: text has {text.shape[1]} prompts per class; DenseCLIP uses '
+                         'one (ContextPrompt num_sets=1 or one template)')
+    z = dense.feats
+    B, E = z.shape[:2]
+    w = text[:, 0].to(z.dtype).expand(B, -1, -1)  # (B, K, E)
+    if context_decoder is None:
+        return w
+    if dense.global_feats is None:
+        raise ValueError(f'{owner}: the context decoder attends to [g; z], but the backbone '
+                         'gives no global_feats; use CLIPResNetWithAttention or '
+                         'CLIPVisionTransformer(get_embeddings=True)')
+    visual = torch.cat([dense.global_feats[:, None], z.flatten(2).transpose(1, 2)],
+                       dim=1)  # (B, 1+hw, E)
+    return w + gamma * context_decoder(w, visual)
+
+
 @MODELS.register_module()
 class IdentityHead(BaseDecodeHead):
     """A decode head whose logits are its input, for mmseg's loss path on DenseCLIP's score map
@@ -189,23 +219,9 @@ class DenseCLIPHead(OpenVocabHead):
         self.test_output = test_output
 
     def class_embeddings(self, dense: DenseOutput, text: Tensor) -> Tensor:
-        """t (B, K, E): the prompt's embeddings w, updated from the image if a context decoder
-        is set (``after_extract_feat``: memory [g; z], t = w + γ Δ)."""
-        if text.shape[1] != 1:
-            raise ValueError(f'DenseCLIPHead: text has {text.shape[1]} prompts per class; '
-                             'DenseCLIP uses one (ContextPrompt num_sets=1 or one template)')
-        z = dense.feats
-        B, E = z.shape[:2]
-        w = text[:, 0].to(z.dtype).expand(B, -1, -1)  # (B, K, E)
-        if self.context_decoder is None:
-            return w
-        if dense.global_feats is None:
-            raise ValueError('DenseCLIPHead: the context decoder attends to [g; z], but the '
-                             'backbone gives no global_feats; use CLIPResNetWithAttention or '
-                             'CLIPVisionTransformer(get_embeddings=True)')
-        visual = torch.cat([dense.global_feats[:, None], z.flatten(2).transpose(1, 2)],
-                           dim=1)  # (B, 1+hw, E)
-        return w + self.gamma * self.context_decoder(w, visual)
+        """t (B, K, E): :func:`context_aware_text` with this head's decoder and γ."""
+        return context_aware_text(dense, text, self.context_decoder,
+                                  getattr(self, 'gamma', None), type(self).__name__)
 
     @staticmethod
     def score_map(z: Tensor, t: Tensor) -> Tensor:
