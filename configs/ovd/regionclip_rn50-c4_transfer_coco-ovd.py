@@ -5,7 +5,8 @@
 # box deltas; 90k iterations of batch 16 (2 x 8 GPUs), SGD 0.002, warmup 5000, steps 60k /
 # 80k, short side 640-800. Evaluated on all 65 classes with the deltas applied. Published
 # (RegionCLIP MODEL_ZOO, from its CC3M-pretrained RN50): novel AP50 31.4, all 50.4; from OpenAI
-# weights expect less (RegionCLIP's pretrained weights need converting to open_clip's keys).
+# weights expect less (RegionCLIP's released models: tools/model_converters/regionclip.py and
+# configs/ovd/regionclip_rn50-c4_released_coco-ovd.py).
 #   bash tools/dist_train.sh configs/ovd/regionclip_rn50-c4_transfer_coco-ovd.py 8
 _base_ = [
     '../_base_/models/regionclip_rn50-c4.py',
@@ -16,6 +17,7 @@ model = dict(
     rpn_checkpoint='work_dirs/rpn_r50-fpn_1x_coco-ovd-base/iter_90000.pth',
     train_vocabulary={{_base_.base_classes}},
     use_box_deltas=True,  # NO_BOX_DELTA False
+    objectness=None,  # MULTIPLY_RPN_SCORE False (CLIP_fast_rcnn_R_50_C4_ovd.yaml's default)
     train_cfg=dict(bg_weight=0.2, focal_gamma=0.5, num_rois=512, pos_fraction=0.25,
                    pos_iou=0.5))
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=90000, val_interval=25000)

@@ -3,7 +3,8 @@
 # classifier, cross-entropy with background weight 0.8 (no focal scaling), class-agnostic
 # deltas; 180k iterations of batch 16, SGD 0.002, warmup 5000, steps 120k / 160k, repeat-
 # factor sampling 0.001 (lvis_ovd.py), 300 detections. Published (RegionCLIP MODEL_ZOO, from
-# its CC3M-pretrained RN50x4): APr 22.0, AP 32.3.
+# its CC3M-pretrained RN50x4): APr 22.0, AP 32.3 (RegionCLIP's released model:
+# tools/model_converters/regionclip.py and configs/ovd/regionclip_rn50x4-c4_released_lvis.py).
 #   bash tools/dist_train.sh configs/ovd/regionclip_rn50x4-c4_transfer_lvis.py 8
 _base_ = [
     '../_base_/models/regionclip_rn50-c4.py',

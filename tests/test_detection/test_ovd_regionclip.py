@@ -246,3 +246,21 @@ def test_transfer_loss_decreases_and_trains_the_roi_head(tiny_rn):
     assert det.backbone.visual.layer4[0].conv1.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match='vocabulary has 2 classes'):
         det.loss(images, [_sample([[4., 4., 40., 40.]], [2])] * 2)
+
+
+def test_loaded_text_weights_rebuild_the_classifier(tiny_rn):
+    """tools/test.py --checkpoint builds the model with random CLIP weights and loads the
+    checkpoint afterwards: the classifier must then be the loaded text tower's."""
+    from mmengine.runner.checkpoint import load_state_dict
+
+    from denseclip.models.text import build_text_classifier
+
+    config, weights, clip = tiny_rn
+    trained = _build(dict(type='CLIPResNet', model=config, pretrained=weights))
+    fresh = _build(dict(type='CLIPResNet', model=config, pretrained=None))
+    assert not torch.allclose(fresh.classifier.embeddings, trained.classifier.embeddings)
+    load_state_dict(fresh, trained.state_dict(), strict=True)  # mmengine's loader, as the runner
+    want = build_text_classifier(trained.text_encoder, None, trained.classifier.vocabulary,
+                                 ['a photo of a {}.'])
+    torch.testing.assert_close(fresh.classifier.embeddings, want.embeddings)
+    torch.testing.assert_close(fresh.classifier.embeddings, trained.classifier.embeddings)

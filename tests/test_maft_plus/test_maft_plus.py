@@ -440,3 +440,24 @@ def test_bad_input_is_named(convnext_clip):
     with pytest.raises(ValueError, match='gave 3 levels'):
         head.predict(dense, torch.randn(3, 2, 32))
     assert isinstance(head.cdt, nn.Module)
+
+
+def test_the_segmentor_passes_query_to_class_only_to_heads_that_merge_synonyms():
+    from types import SimpleNamespace
+
+    from denseclip.models.heads import MAFTPlusHead
+    from denseclip.models.heads.base import OpenVocabHead
+    from denseclip.models.segmentors import OpenVocabEncoderDecoder
+    from denseclip.models.text import Vocabulary
+
+    vocab = Vocabulary.from_list([['cat', 'kitty'], 'dog', ['sky', 'heaven', 'air']])
+    merging = SimpleNamespace(synonyms=True, extra_names=(), decode_head=MAFTPlusHead)
+    kwargs = OpenVocabEncoderDecoder.head_kwargs(merging, vocab)
+    assert kwargs['query_to_class'].tolist() == [0, 0, 1, 2, 2, 2]
+    plain = SimpleNamespace(synonyms=True, extra_names=(), decode_head=OpenVocabHead)
+    assert OpenVocabEncoderDecoder.head_kwargs(plain, vocab) == {}
+    first_names = SimpleNamespace(synonyms=False, extra_names=(), decode_head=MAFTPlusHead)
+    assert OpenVocabEncoderDecoder.head_kwargs(first_names, vocab) == {}
+    extra = SimpleNamespace(synonyms=True, extra_names=('none',), decode_head=MAFTPlusHead)
+    with pytest.raises(ValueError, match='extra_names=.*merges synonyms itself'):
+        OpenVocabEncoderDecoder.head_kwargs(extra, vocab)

@@ -18,7 +18,6 @@ released detection attention pool crops its 42 x 42 positional table to the inpu
 """
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -31,7 +30,7 @@ from mmdet.structures.bbox import get_box_tensor
 from torch import Tensor, nn
 
 from denseclip.models.heads.denseclip import DenseCLIPHead, context_aware_text
-from denseclip.models.text import OpenCLIPTextEncoder, Vocabulary
+from denseclip.models.text import OpenCLIPTextEncoder, Vocabulary, build_text_side
 from denseclip.registry import MMDET_MODELS
 
 __all__ = ['DenseCLIPRetinaNet', 'DenseCLIPMaskRCNN', 'ScoreLevels', 'box_targets',
@@ -138,15 +137,9 @@ class DenseCLIPDetector:
         if not hasattr(self.backbone, 'forward_dense'):
             raise TypeError(f'{owner}: backbone {type(self.backbone).__name__} has no '
                             'forward_dense; use CLIPResNetWithAttention or CLIPVisionTransformer')
-        text_cfg = dict(text_encoder or {})
-        text_cfg.setdefault('type', 'OpenCLIPTextEncoder')
-        if 'model' not in text_cfg and 'pretrained' not in text_cfg:
-            text_cfg.update(clip=self.backbone.clip, source=self.backbone.source)
-        self.text_encoder: OpenCLIPTextEncoder = MMDET_MODELS.build(text_cfg)
-        prompt = dict(prompt)
-        if 'width' in inspect.signature(MMDET_MODELS.get(prompt['type'])).parameters:
-            prompt.setdefault('width', self.text_encoder.width)
-        self.prompt = MMDET_MODELS.build(prompt)
+        self.text_encoder: OpenCLIPTextEncoder
+        self.text_encoder, self.prompt = build_text_side(self.backbone, text_encoder, prompt,
+                                                         MMDET_MODELS)
         self.context_decoder = None
         if context_decoder is not None:
             self.context_decoder = MMDET_MODELS.build(context_decoder)

@@ -99,6 +99,11 @@ def class_logits(regions: Tensor, text: Tensor, query_to_class: Tensor, num_clas
     return torch.cat([cos, cos.new_zeros(cos.shape[0], 1)], dim=1) / temperature
 
 
+def _rebuild_classifiers(module: nn.Module, incompatible_keys) -> None:
+    """Load-state-dict post hook: text embeddings of the text tower just loaded."""
+    module.build_classifiers(cache=False)
+
+
 @MODELS.register_module()
 class RegionCLIPDetector(BaseDetector):
     """Zero-shot (and base-class transfer) detector: CLIP region embeddings against text.
@@ -202,13 +207,23 @@ class RegionCLIPDetector(BaseDetector):
         self.text_encoder = OpenCLIPTextEncoder(clip=self.backbone.clip,
                                                 source=self.backbone.source)
         self.templates, self.name_sep = templates, name_sep
-        self.classifier = self.build_classifier(vocabulary)
-        self.train_classifier = (self.classifier if train_vocabulary is None
-                                 else self.build_classifier(train_vocabulary))
+        self.vocabulary, self.train_vocabulary = vocabulary, train_vocabulary
+        self.build_classifiers()
+        # A checkpoint (tools/test.py --checkpoint, a converted RegionCLIP release) brings the
+        # text tower's weights after __init__: the classifiers follow them.
+        self.register_load_state_dict_post_hook(_rebuild_classifiers)
+
+    def build_classifiers(self, cache: bool = True) -> None:
+        """The text classifiers of ``vocabulary`` and ``train_vocabulary`` from the current
+        text tower (``cache=False``: weights loaded after the build, which the source's cache
+        key does not describe)."""
+        self.classifier = self.build_classifier(self.vocabulary, cache)
+        self.train_classifier = (self.classifier if self.train_vocabulary is None
+                                 else self.build_classifier(self.train_vocabulary, cache))
 
     # ------------------------------------------------------------------ set-up
-    def build_classifier(self, vocabulary: str | os.PathLike | Sequence | Vocabulary
-                         ) -> TextClassifier:
+    def build_classifier(self, vocabulary: str | os.PathLike | Sequence | Vocabulary,
+                         cache: bool = True) -> TextClassifier:
         """The text classifier of ``vocabulary`` (built, or read from the disk cache)."""
         try:
             if isinstance(vocabulary, (str, os.PathLike)):
@@ -218,10 +233,11 @@ class RegionCLIPDetector(BaseDetector):
         except ValueError as err:
             raise ValueError(f'RegionCLIPDetector: vocabulary: {err}') from err
         return build_text_classifier(self.text_encoder, None, vocabulary, self.templates,
-                                     model_id=self.backbone.source.identity)
+                                     model_id=self.backbone.source.identity if cache else None)
 
     def set_vocabulary(self, vocabulary: str | os.PathLike | Sequence | Vocabulary) -> None:
         """Detect another vocabulary (the zero-shot classes) from now on."""
+        self.vocabulary = vocabulary
         self.classifier = self.build_classifier(vocabulary)
 
     @property

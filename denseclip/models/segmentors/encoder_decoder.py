@@ -16,7 +16,6 @@ are cached per vocabulary until a text-side weight changes.
 """
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Sequence
 
@@ -25,7 +24,7 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from denseclip.models.finetune import Finetune, finetune_clip
-from denseclip.models.text import OpenCLIPTextEncoder, Vocabulary
+from denseclip.models.text import OpenCLIPTextEncoder, Vocabulary, build_text_side
 from denseclip.registry import MODELS
 
 from .base import SlideSegmentor
@@ -68,15 +67,8 @@ class OpenVocabEncoderDecoder(SlideSegmentor):
                  **kwargs) -> None:
         super().__init__(**kwargs)
         self.backbone = MODELS.build(backbone)
-        text_cfg = dict(text_encoder or {})
-        text_cfg.setdefault('type', 'OpenCLIPTextEncoder')
-        if 'model' not in text_cfg and 'pretrained' not in text_cfg:
-            text_cfg.update(clip=self.backbone.clip, source=self.backbone.source)
-        self.text_encoder: OpenCLIPTextEncoder = MODELS.build(text_cfg)
-        prompt = dict(prompt)
-        if 'width' in inspect.signature(MODELS.get(prompt['type'])).parameters:
-            prompt.setdefault('width', self.text_encoder.width)
-        self.prompt = MODELS.build(prompt)
+        self.text_encoder: OpenCLIPTextEncoder
+        self.text_encoder, self.prompt = build_text_side(self.backbone, text_encoder, prompt)
         self.decode_head = MODELS.build(decode_head)
         if clip_finetune is not None:
             finetune_clip(self.backbone.visual, clip_finetune)

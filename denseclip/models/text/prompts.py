@@ -14,6 +14,7 @@ implement the same call.
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import torch
@@ -25,7 +26,7 @@ from denseclip.registry import MMDET_MODELS, MODELS
 from .encoder import OpenCLIPTextEncoder
 from .templates import get_templates
 
-__all__ = ['TemplatePrompt', 'ContextPrompt']
+__all__ = ['TemplatePrompt', 'ContextPrompt', 'build_text_side']
 
 
 @MODELS.register_module()
@@ -118,3 +119,29 @@ class ContextPrompt(BaseModule):
     def extra_repr(self) -> str:
         P, n, W = self.contexts.shape
         return f'num_sets={P}, num_tokens={n}, name_length={self.name_length}, width={W}'
+
+
+def build_text_side(backbone: nn.Module, text_encoder: dict | None, prompt: dict,
+                    registry=MODELS) -> tuple[OpenCLIPTextEncoder, nn.Module]:
+    """The text side of a trained model (segmentor or detector), built one way.
+
+    Args:
+        backbone: the image backbone; its loaded CLIP (``backbone.clip``, ``backbone.source``)
+            gives the text tower unless ``text_encoder`` names its own ``model``/``pretrained``.
+        text_encoder: :class:`OpenCLIPTextEncoder` arguments (``type`` may be omitted).
+        prompt: the prompt learner's config; its ``width`` defaults to the text tower's.
+        registry: where to build (mmdet's ``MODELS`` inside a detector, whose default scope
+            would otherwise redirect mmseg's registry).
+
+    Returns:
+        (text encoder, prompt learner).
+    """
+    text_cfg = dict(text_encoder or {})
+    text_cfg.setdefault('type', 'OpenCLIPTextEncoder')
+    if 'model' not in text_cfg and 'pretrained' not in text_cfg:
+        text_cfg.update(clip=backbone.clip, source=backbone.source)
+    encoder = registry.build(text_cfg)
+    prompt = dict(prompt)
+    if 'width' in inspect.signature(registry.get(prompt['type'])).parameters:
+        prompt.setdefault('width', encoder.width)
+    return encoder, registry.build(prompt)
