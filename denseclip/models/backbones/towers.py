@@ -37,15 +37,13 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from open_clip.timm_model import TimmModel
-from timm.layers import apply_rot_embed_cat, resample_abs_pos_embed
 from open_clip.transformer import VisionTransformer
+from timm.layers import apply_rot_embed_cat, resample_abs_pos_embed
 from torch import Tensor, nn
 
 from denseclip.clip import resample_pos_embed
 from denseclip.clip.pos_embed import InterpMode
-
-Grid = tuple[int, int]
-VIT_FAMILIES = ('openclip', 'eva', 'siglip')
+from denseclip.models.dense.base import ALL_VIT_FAMILIES, Grid
 
 
 class _Scale(nn.Module):
@@ -333,6 +331,6 @@ def vit_tower(visual: nn.Module) -> ViTTower:
         return TimmViTTower(visual)
     raise TypeError(f'CLIPViT: a {type(visual).__name__} image tower '
                     f'({type(getattr(visual, "trunk", visual)).__name__}) is not a ViT family '
-                    f'the dense methods run on; supported: {VIT_FAMILIES} (open_clip ViTs, '
+                    f'the dense methods run on; supported: {ALL_VIT_FAMILIES} (open_clip ViTs, '
                     "EVA02, SigLIP/SigLIP 2); use type='CLIPResNet' for ResNets and "
                     "type='CLIPConvNeXt' for ConvNeXt towers")
