@@ -97,6 +97,19 @@ def make_tower_clip(cfg: dict, seed: int = 0) -> open_clip.model.CLIP:
     return model
 
 
+@pytest.fixture(autouse=True)
+def _restore_default_scope():
+    """Forget the default scopes a test created: a Runner on an mmdet config makes 'mmdet' the
+    current scope for the rest of the process, and later builds through mmseg's registries
+    would then look in mmdet's (a test's order must not change its result)."""
+    from mmengine.registry import DefaultScope
+
+    before = set(DefaultScope._instance_dict)
+    yield
+    for name in [n for n in DefaultScope._instance_dict if n not in before]:
+        del DefaultScope._instance_dict[name]
+
+
 def pytest_configure(config):
     # Text-classifier caches go to a fresh directory, never the user's ~/.cache.
     cache = tempfile.mkdtemp(prefix='denseclip-test-cache-')

@@ -18,3 +18,4 @@ model = dict(
     objectness=None,
     test_cfg=dict(nms=dict(type='soft_nms', method='gaussian', sigma=0.5, min_score=0.001,
                            iou_threshold=0.5)))
+train_dataloader = None  # evaluation of the released model

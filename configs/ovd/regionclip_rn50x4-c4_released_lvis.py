@@ -20,3 +20,4 @@ model = dict(
     test_cfg=dict(score_thr=0.02, max_per_img=300,
                   nms=dict(type='soft_nms', method='gaussian', sigma=0.5, min_score=0.001,
                            iou_threshold=0.5)))
+train_dataloader = None  # evaluation of the released model

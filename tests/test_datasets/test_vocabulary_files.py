@@ -24,7 +24,8 @@ DATASET = {
     'pc459': 'PascalContext459Dataset', 'voc20b': 'PascalVOCDataset',
 }
 SEP = {'sclip': ', ', 'clearclip': ',', 'proxyclip': '; ', 'maskclip': ', ', 'toy': ', ',
-       'cliptrase': ', ', 'clip_dinoiser': ', ', 'catseg': ', ', 'corrclip': '; '}
+       'cliptrase': ', ', 'clip_dinoiser': ', ', 'catseg': ', ', 'corrclip': '; ',
+       'maft_plus': ','}
 FILES = sorted(p.relative_to(VOCAB).as_posix() for p in VOCAB.glob('*/*.txt'))
 
 

@@ -61,7 +61,10 @@ def _tiny(model: dict, tiny_files) -> dict:
     rpn = model if model['type'] == 'RPN' else model.get('rpn')
     if rpn is not None and rpn['backbone']['type'] == 'ResNet':
         rpn['backbone'].update(depth=18, init_cfg=None)  # no torchvision download
-        rpn['neck']['in_channels'] = [64, 128, 256, 512]
+        if rpn.get('neck') is not None:
+            rpn['neck']['in_channels'] = [64, 128, 256, 512]
+        else:  # detectron2's C4 RPN on res4: 256 channels at depth 18
+            rpn['rpn_head'].update(in_channels=256, feat_channels=256)
     return model
 
 
@@ -91,7 +94,7 @@ def test_config_builds(leaf, tiny_files):
         elif 'coco' in leaf:
             assert model.class_names == list(cfg.classes)  # the test split's 65, in order
             assert model.test_cfg['score_thr'] == 0.001
-        if 'transfer' in leaf:
+        if 'transfer' in leaf or 'released' in leaf:
             assert model.use_box_deltas
         else:
             assert not model.use_box_deltas

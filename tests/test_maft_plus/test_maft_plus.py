@@ -13,20 +13,25 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import TINY_CONVNEXT, TINY_VIT, make_clip
+from maft_plus_reference import ReleasedMAFTPlus, sine_pos
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 from torch import nn
 
-from conftest import TINY_CONVNEXT, TINY_VIT, make_clip
 from denseclip.engine import load_checkpoint_strict
-from denseclip.models.heads import CLIPViTStages, ContentDependentTransfer
-from denseclip.models.heads.maft_plus import (classify, mask_aware_loss, mask_pool, pod_pool,
-                                              representation_compensation_loss,
-                                              semantic_probabilities)
-from denseclip.models.backbones import CLIPViT
+from denseclip.models.backbones import CLIPViT, CLIPViTStages
+from denseclip.models.heads import ContentDependentTransfer
+from denseclip.models.heads.maft_plus import (
+    classify,
+    mask_aware_loss,
+    mask_pool,
+    pod_pool,
+    representation_compensation_loss,
+    semantic_probabilities,
+)
 from denseclip.registry import MODELS
-from maft_plus_reference import ReleasedMAFTPlus, sine_pos
 
 ROOT = Path(__file__).resolve().parents[2]
 FEAT, HEADS, LAYERS, QUERIES = 32, 8, 2, 6
