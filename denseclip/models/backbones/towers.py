@@ -170,10 +170,6 @@ class ViTTower:
         """Per-token map to the joint space: (B, N, D) after the last block -> (B, N, E)."""
         raise NotImplementedError
 
-    def prefix(self, tokens: Tensor) -> Tensor | None:
-        """The (B, E) [CLS] token of the last block's output in the joint space, or None."""
-        return None
-
     def pooled(self, tokens: Tensor) -> Tensor:
         """The tower's own image embedding (B, E) from the last block's (B, P+N, D) output."""
         raise NotImplementedError
@@ -207,9 +203,6 @@ class OpenCLIPTower(ViTTower):
 
     def post(self, patches: Tensor) -> Tensor:
         return self.visual.ln_post(patches) @ self.visual.proj
-
-    def prefix(self, tokens: Tensor) -> Tensor:
-        return self.post(tokens[:, 0])
 
     def pooled(self, tokens: Tensor) -> Tensor:
         return self.visual._pool(tokens)[0] @ self.visual.proj
@@ -283,9 +276,6 @@ class TimmViTTower(ViTTower):
             x = map_values(trunk.attn_pool, x)
         x = trunk.head(trunk.fc_norm(x))
         return self.visual.head(x)
-
-    def prefix(self, tokens: Tensor) -> Tensor | None:
-        return self.post(tokens[:, 0]) if self.trunk.cls_token is not None else None
 
     def pooled(self, tokens: Tensor) -> Tensor:
         return self.visual.head(self.trunk.forward_head(self.trunk.norm(tokens)))
