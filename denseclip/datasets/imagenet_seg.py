@@ -213,6 +213,6 @@ def write_toy_foreground(path: str | os.PathLike, num_images: int, seed: int = 0
         scene = generate_scene(scene_seed(seed, i), size, num_objects=1)
         images.append(scene.image)
         masks.append((scene.label < len(THINGS)).astype(np.uint8))
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    write_gtsegs_mat(tmp, images, masks)
-    os.replace(tmp, path)
+    from denseclip.engine.checkpoint import atomic_write  # the engine imports the datasets
+
+    atomic_write(path, lambda tmp: write_gtsegs_mat(tmp, images, masks))

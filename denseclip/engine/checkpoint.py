@@ -21,8 +21,9 @@ import contextlib
 import os
 import pickle
 import re
+import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,27 @@ def atomic_replace(tmp: str | os.PathLike, final: str | os.PathLike) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Path:
+    """``write(tmp)`` into a temporary file beside ``path``, then :func:`atomic_replace` it over
+    ``path``: a reader sees the old file or the whole new one, and a failed write leaves
+    nothing behind. Creates ``path``'s folder.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    os.close(fd)
+    try:
+        write(tmp)
+        atomic_replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
 
 
 def remove_partial_files(directory: str | os.PathLike) -> list[Path]:

@@ -25,7 +25,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -122,20 +121,14 @@ class MaskCache:
         return regions
 
     def save(self, key: str, regions: np.ndarray) -> Path:
-        from denseclip.engine.checkpoint import atomic_replace  # the engine imports models
+        from denseclip.engine.checkpoint import atomic_write  # the engine imports models
 
-        self.dir.mkdir(parents=True, exist_ok=True)
-        final = self.path(key)
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=f'.{key}.', suffix='.tmp')
-        try:
-            with os.fdopen(fd, 'wb') as f:
+        def write(tmp: str) -> None:
+            with open(tmp, 'wb') as f:
                 np.savez_compressed(f, regions=regions.astype(np.int32),
                                     settings=np.array(self.settings_json))
-            atomic_replace(tmp, final)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return final
+
+        return atomic_write(self.path(key), write)
 
 
 class MaskGenerator(nn.Module):

@@ -102,13 +102,12 @@ def write_instances(root: str | os.PathLike, num_images: int, seed: int = 0, siz
             anns.append(dict(ann, id=len(anns) + 1, image_id=i + 1))
     categories = [dict(id=k + 1, name=name, supercategory='thing')
                   for k, name in enumerate(TOY_DET_CLASSES)]
-    out = Path(root, 'annotations', f'instances_{split}.json')
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f'.{out.name}.{os.getpid()}.tmp')
-    tmp.write_text(json.dumps(dict(info=instances_stamp(num_images, seed, size, split),
-                                   images=images, annotations=anns, categories=categories)))
-    os.replace(tmp, out)
-    return out
+    from denseclip.engine.checkpoint import atomic_write  # the engine imports the datasets
+
+    text = json.dumps(dict(info=instances_stamp(num_images, seed, size, split), images=images,
+                           annotations=anns, categories=categories))
+    return atomic_write(Path(root, 'annotations', f'instances_{split}.json'),
+                        lambda tmp: Path(tmp).write_text(text))
 
 
 def ensure_toy_instances(root: str | os.PathLike, num_images: int, seed: int = 0,

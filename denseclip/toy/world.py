@@ -13,7 +13,6 @@ the image, the label map and the caption. A 224x224 scene takes a few millisecon
 """
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -336,10 +335,8 @@ def write_phrases(root: str, num_images: int, seed: int = 0, size: int = 224,
     for i in range(num_images):
         for p in scene_phrases(generate_scene(scene_seed(seed, i), size)):
             samples.append(dict(image=f'{i:05d}.png', phrase=p.phrase, bbox=list(p.box)))
-    out = Path(root, f'phrases_{split}.json')
-    tmp = out.with_name(f'.{out.name}.{os.getpid()}.tmp')
-    tmp.write_text(json.dumps(dict(phrases_version=PHRASES_VERSION, world_version=WORLD_VERSION,
-                                   num_images=num_images, seed=seed, size=size,
-                                   samples=samples)))
-    os.replace(tmp, out)
-    return out
+    from denseclip.engine.checkpoint import atomic_write  # the engine imports the datasets
+
+    text = json.dumps(dict(phrases_version=PHRASES_VERSION, world_version=WORLD_VERSION,
+                           num_images=num_images, seed=seed, size=size, samples=samples))
+    return atomic_write(Path(root, f'phrases_{split}.json'), lambda tmp: Path(tmp).write_text(text))

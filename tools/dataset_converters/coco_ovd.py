@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Sequence
 
 from denseclip.datasets.ovd import COCO_OVD_BASE, COCO_OVD_NOVEL
+from denseclip.engine.checkpoint import atomic_write
 
 SUBSETS = {'b': COCO_OVD_BASE, 't': COCO_OVD_NOVEL}
 
@@ -58,9 +59,7 @@ def ovd_split(coco: dict, names: Sequence[str], source: str = 'the annotation fi
 
 
 def write_json(data: dict, path: Path) -> None:
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data)))
 
 
 def convert(root: str | os.PathLike, splits: Sequence[str] = ('train2017', 'val2017'),

@@ -25,6 +25,8 @@ import os
 import sys
 from pathlib import Path
 
+from denseclip.engine.checkpoint import atomic_write
+
 
 def norare(lvis: dict) -> dict:
     """``lvis`` without the annotations of categories whose ``frequency`` is ``'r'``."""
@@ -50,9 +52,7 @@ def class_names(categories: list[dict]) -> list[str]:
 
 
 def _write(text: str, path: Path) -> None:
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def convert(root: str | os.PathLike) -> list[Path]:

@@ -18,26 +18,11 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 
 # Run as a script, this folder is sys.path[0] and its denseclip.py would shadow the package.
 sys.path = [p for p in sys.path if os.path.abspath(p or '.') != os.path.dirname(__file__)]
 from denseclip.clip.hf import read_hf_clip  # noqa: E402
-from denseclip.engine.checkpoint import atomic_replace  # noqa: E402
-
-
-def _write_atomic(path: str, write) -> None:
-    """``write(tmp)`` into a temporary file beside ``path``, then rename it over ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path), suffix='.tmp')
-    os.close(fd)
-    try:
-        write(tmp)
-        atomic_replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+from denseclip.engine.checkpoint import atomic_write  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,13 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     state = {k: v.contiguous() for k, v in hf.state.items()}
     meta = {'format': 'pt', 'converted_from': os.path.abspath(args.src),
             'quick_gelu': str(hf.quick_gelu)}
-    _write_atomic(args.dst, lambda tmp: save_file(state, tmp, metadata=meta))
+    atomic_write(args.dst, lambda tmp: save_file(state, tmp, metadata=meta))
 
     def write_config(tmp: str) -> None:
         with open(tmp, 'w') as f:
             json.dump(hf.config, f, indent=2)
 
-    _write_atomic(config_out, write_config)
+    atomic_write(config_out, write_config)
     print(f"{args.dst}: {len(state)} tensors, activation "
           f"{'QuickGELU' if hf.quick_gelu else 'GELU'}; config {config_out}")
     return 0
