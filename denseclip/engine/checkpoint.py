@@ -31,7 +31,8 @@ import torch
 from mmengine.logging import HistoryBuffer
 
 __all__ = ['mmengine_safe_globals', 'atomic_replace', 'latest_checkpoint', 'read_checkpoint',
-           'load_checkpoint_strict', 'TMP_SUFFIX', 'remove_partial_files']
+           'load_checkpoint_strict', 'TMP_SUFFIX', 'remove_partial_files',
+           'atomic_write', 'exclude_from_state_dict']
 
 TMP_SUFFIX = '.tmp'  # a checkpoint being written is ``<name>.tmp`` until os.replace
 _HISTORY_BUFFER_STATISTICS = {'min', 'max', 'current', 'mean'}
@@ -120,6 +121,22 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Pat
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def exclude_from_state_dict(module: torch.nn.Module, prefixes: tuple[str, ...]) -> None:
+    """Keep the submodules under ``prefixes`` (frozen teachers, a mask source: modules rebuilt
+    from their own weights) out of ``module``'s checkpoints: ``state_dict`` drops their keys and
+    loading does not report them missing."""
+    def drop(module: torch.nn.Module, state_dict: dict, prefix: str, local_metadata) -> None:
+        for key in [k for k in state_dict if k.startswith(tuple(prefix + p for p in prefixes))]:
+            del state_dict[key]
+
+    def ignore_missing(module: torch.nn.Module, incompatible_keys) -> None:
+        missing = incompatible_keys.missing_keys
+        missing[:] = [k for k in missing if not k.startswith(prefixes)]
+
+    module.register_state_dict_post_hook(drop)
+    module.register_load_state_dict_post_hook(ignore_missing)
 
 
 def remove_partial_files(directory: str | os.PathLike) -> list[Path]:

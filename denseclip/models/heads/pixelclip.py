@@ -29,6 +29,7 @@ from mmengine.dist import all_reduce
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from denseclip.engine.checkpoint import exclude_from_state_dict
 from denseclip.models import mask_sources  # noqa: F401  (registers DINOKMeansMasks)
 from denseclip.models.backbones import DenseOutput
 from denseclip.models.segmentors import OpenVocabEncoderDecoder
@@ -353,13 +354,6 @@ class StrongView(nn.Module):
 
 
 # ----------------------------------------------------------------------------- segmentor
-def _drop_prefixes(prefixes: tuple[str, ...]):
-    def hook(module: nn.Module, state_dict: dict, prefix: str, local_metadata) -> None:
-        for key in [k for k in state_dict if k.startswith(tuple(prefix + p for p in prefixes))]:
-            del state_dict[key]
-    return hook
-
-
 @MODELS.register_module()
 class PixelCLIPSegmentor(OpenVocabEncoderDecoder):
     """PixelCLIP's training step around :class:`OpenVocabEncoderDecoder` (whose inference,
@@ -412,8 +406,7 @@ class PixelCLIPSegmentor(OpenVocabEncoderDecoder):
         self.mask_source = MODELS.build(mask_source) if mask_source is not None else None
         if self.mask_source is not None:
             self.mask_source.requires_grad_(False)
-            self.register_state_dict_post_hook(_drop_prefixes(('mask_source.',)))
-            self.register_load_state_dict_post_hook(_ignore_mask_source)
+            exclude_from_state_dict(self, ('mask_source.',))
         # The teacher starts as the student (a copy of the image tower, no text tower).
         clip = self.backbone.__dict__.pop('clip', None)
         self.teacher = copy.deepcopy(self.backbone)
@@ -483,7 +476,3 @@ class PixelCLIPSegmentor(OpenVocabEncoderDecoder):
         dense = self.backbone.forward_dense(self.resize(student_in))
         return self.decode_head.loss(dense, clusters, masks, teacher)
 
-
-def _ignore_mask_source(module: nn.Module, incompatible_keys) -> None:
-    missing = incompatible_keys.missing_keys
-    missing[:] = [k for k in missing if not k.startswith('mask_source.')]

@@ -22,8 +22,9 @@ import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 from open_clip import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
-from torch import Tensor, nn
+from torch import Tensor
 
+from denseclip.engine.checkpoint import exclude_from_state_dict
 from denseclip.engine.teachers import LastBlockQKV
 from denseclip.models.refiners.clip_dinoiser import (background_logits, block_ln2_output,
                                                      object_correlations)
@@ -82,16 +83,6 @@ def saliency_targets(saliency: Tensor, grid: tuple[int, int]) -> Tensor:
     return (saliency > 0.5).float()
 
 
-def _drop_teachers(module: nn.Module, state_dict: dict, prefix: str, local_metadata) -> None:
-    for key in [k for k in state_dict if k.startswith(tuple(prefix + t for t in _TEACHERS))]:
-        del state_dict[key]
-
-
-def _ignore_missing_teachers(module: nn.Module, incompatible_keys) -> None:
-    missing = incompatible_keys.missing_keys
-    missing[:] = [k for k in missing if not k.startswith(_TEACHERS)]
-
-
 @MODELS.register_module()
 class CLIPDINOiserTrainer(BaseModel):
     """Frozen CLIP and DINO teachers, trainable CLIP-DINOiser heads.
@@ -132,8 +123,7 @@ class CLIPDINOiserTrainer(BaseModel):
                                 ('dino', self.dino.mean, self.dino.std)):
             self.register_buffer(f'{name}_mean', torch.tensor(mean)[:, None, None], False)
             self.register_buffer(f'{name}_std', torch.tensor(std)[:, None, None], False)
-        self.register_state_dict_post_hook(_drop_teachers)
-        self.register_load_state_dict_post_hook(_ignore_missing_teachers)
+        exclude_from_state_dict(self, _TEACHERS)
 
     def train(self, mode: bool = True) -> CLIPDINOiserTrainer:
         super().train(mode)
